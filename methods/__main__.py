@@ -23,7 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-seqlen", "--eval_seqlen", type=int, default=None)
     p.add_argument("--eval-windows", "--eval_windows", type=int, default=80,
                    help="evaluate on at most this many windows (0 = all)")
-    p.add_argument("--batch-size", "--batch_size", type=int, default=8)
+    p.add_argument("--batch-size", "--batch_size", type=int, default=4)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--dtype", default="auto", help="auto | float32 | float16 | bfloat16")
     p.add_argument("--output", default=None, help="append the JSON result row to this .jsonl file")

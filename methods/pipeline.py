@@ -39,7 +39,7 @@ class PruneConfig:
     eval_seqlen: Optional[int] = None  # None = seqlen
     eval_windows: Optional[int] = 80
     propagate: str = "pruned"
-    batch_size: int = 8
+    batch_size: int = 4
     device: str = "auto"
     dtype: str = "auto"
     revision: Optional[str] = None

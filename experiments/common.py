@@ -1,0 +1,127 @@
+"""What every experiment script shares: scale presets, the resumable grid runner, and a printed table.
+
+Scales
+  tiny     the embedded model, 8 x 256 calibration tokens, 8 x 256 evaluation windows: minutes on 2 cores.
+  default  the embedded model, 32 x 512 calibration tokens (enwiki_excerpt), 80 x 512 evaluation tokens
+           (wiki_vital): a few minutes per run on 2 CPU cores.
+  paper    the papers' protocol: 128 x 2048 C4 calibration (seed 0), full WikiText-2 test, float16 on a GPU, the
+           papers' models from the Hub (needs --online, a GPU and disk).
+A script writes rows to results/<name>.jsonl (default and paper scale) or results/tiny/<name>.jsonl, skips the
+rows it already has (same run key), and appends each finished row atomically, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from methods import PruneConfig, run  # noqa: E402
+from methods.results import append_rows, done_keys, read_rows, run_key  # noqa: E402
+
+SCALES = {
+    "tiny": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=256,
+                 eval_windows=8, batch_size=4),
+    "default": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=32, seqlen=512,
+                    eval_windows=80, batch_size=4),
+    "paper": dict(model="huggyllama/llama-7b", calib="c4", eval=("wikitext2",), nsamples=128, seqlen=2048,
+                  eval_windows=None, batch_size=1, dtype="float16"),
+}
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", choices=sorted(SCALES), default="default")
+    p.add_argument("--model", action="append", default=None,
+                   help="override the scale's model(s); repeat for several")
+    p.add_argument("--calib", default=None, help="override the calibration corpus")
+    p.add_argument("--eval", default=None, help="override the evaluation corpora (comma-separated)")
+    p.add_argument("--output", default=None, help="results file (default: results/[tiny/]<name>.jsonl)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--online", action="store_true", help="allow Hub downloads (paper scale)")
+    p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def base_config(args: argparse.Namespace, **overrides) -> PruneConfig:
+    preset = dict(SCALES[args.scale])
+    if args.calib:
+        preset["calib"] = args.calib
+    if args.eval:
+        preset["eval"] = tuple(args.eval.split(","))
+    preset.update(overrides)
+    return PruneConfig(device=args.device, **preset)
+
+
+def models_for(args: argparse.Namespace, paper_models: Iterable[str]) -> list[str]:
+    if args.model:
+        return args.model
+    return list(paper_models) if args.scale == "paper" else [SCALES[args.scale]["model"]]
+
+
+def output_path(args: argparse.Namespace, name: str) -> Path:
+    if args.output:
+        return Path(args.output)
+    return ROOT / "results" / ("tiny" if args.scale == "tiny" else "") / f"{name}.jsonl"
+
+
+def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig]) -> list[dict]:
+    """Run every config not yet in the results file; return all rows of this grid (old and new)."""
+    if not args.online:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    out = output_path(args, name)
+    if args.dry_run:
+        for c in configs:
+            print(f"{c.model} {c.method} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}")
+        return []
+    have = done_keys(out)
+    keys = [run_key(c.validate().defining_fields()) for c in configs]
+    todo = [(k, c) for k, c in zip(keys, configs) if k not in have]
+    print(f"[{name}] {len(configs)} runs, {len(configs) - len(todo)} already in {out}, {len(todo)} to do",
+          flush=True)
+    start = time.perf_counter()
+    for i, (key, config) in enumerate(todo, 1):
+        row = run(config, progress=not args.no_progress)
+        row.update({"experiment": name, "scale": args.scale})
+        append_rows(out, [row])
+        elapsed = time.perf_counter() - start
+        ppl = ", ".join(f"{k}={v:.2f}" for k, v in row["ppl"].items())
+        print(f"[{name}] {i}/{len(todo)} {config.method} {row['pattern']} s={config.sparsity}: {ppl} "
+              f"({elapsed:.0f}s elapsed, ~{elapsed / i * (len(todo) - i):.0f}s left)", flush=True)
+    wanted = set(keys)
+    return [r for r in read_rows(out) if r.get("key") in wanted]
+
+
+def pattern_label(row: dict) -> str:
+    """Column label of a row: "2:4", "50%", or "dense"."""
+    if row["method"] == "dense":
+        return "dense"
+    return row["pattern"] if row["pattern"] != "unstructured" else format(row["sparsity_target"], ".0%")
+
+
+def print_table(rows: list[dict], columns: list[str], row_label=lambda r: r["method"]) -> None:
+    """Markdown table: one line per row label, one column per (pattern) label, perplexity cells."""
+    table: dict[str, dict[str, str]] = {}
+    for r in rows:
+        for corpus, value in r["ppl"].items():
+            col = pattern_label(r)
+            table.setdefault(row_label(r), {})[col] = f"{value:.2f}"
+    print("| method | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for label, cells in table.items():
+        print(f"| {label} | " + " | ".join(cells.get(c, "") for c in columns) + " |")
+
+
+def with_method(config: PruneConfig, method: str, pattern: str = "unstructured",
+                sparsity: Optional[float] = 0.5) -> PruneConfig:
+    if method == "dense":
+        sparsity, pattern = 0.0, "unstructured"
+    return replace(config, method=method, pattern=pattern, sparsity=None if pattern != "unstructured" else sparsity)

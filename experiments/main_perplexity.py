@@ -1,0 +1,45 @@
+"""Perplexity of every method at 50% unstructured, 4:8 and 2:4 sparsity.
+
+Reproduces the shape of the STADE paper's main perplexity table (Table 2: LLaMA-7B at 50%, 4:8, 2:4; Wanda,
+magnitude, STADE, STADE-W) and the Wanda paper's Table 3 (dense, magnitude, SparseGPT, Wanda at the same patterns),
+with the STADE ablations beside them (compensation on/off, every layer vs the layer split, STADE*).
+  scientific: method, pattern.   nuisance: calibration draw (seed 0).   fixed: calibration source and size,
+  evaluation corpus and window length (see experiments/common.py for each scale).
+  python experiments/main_perplexity.py --scale default      # embedded SmolLM2, ~1 h on 2 CPU cores
+  python experiments/main_perplexity.py --scale paper --online --model huggyllama/llama-7b
+"""
+from __future__ import annotations
+
+from common import base_config, models_for, parser, print_table, run_grid, with_method
+
+NAME = "main_perplexity"
+METHODS = {
+    "tiny": ["dense", "magnitude", "wanda", "stade", "sparsegpt"],
+    "default": ["dense", "magnitude", "wanda", "sparsegpt", "stade", "stade_nocomp", "stade_all", "stade_all_nocomp",
+                "stade_star"],
+}
+METHODS["paper"] = METHODS["default"]
+PATTERNS = {"tiny": ["unstructured"], "default": ["unstructured", "4:8", "2:4"], "paper": ["unstructured", "4:8", "2:4"]}
+PAPER_MODELS = ["huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf", "facebook/opt-125m", "Qwen/Qwen3-1.7B"]
+
+
+def grid(args):
+    configs = []
+    for model in models_for(args, PAPER_MODELS):
+        base = base_config(args, model=model)
+        for method in METHODS[args.scale]:
+            for pattern in (["unstructured"] if method == "dense" else PATTERNS[args.scale]):
+                configs.append(with_method(base, method, pattern))
+    return configs
+
+
+def main(argv=None):
+    args = parser(__doc__).parse_args(argv)
+    rows = run_grid(NAME, args, grid(args))
+    if rows:
+        columns = ["dense"] + [("50%" if p == "unstructured" else p) for p in PATTERNS[args.scale]]
+        print_table(rows, columns)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Set up everything and reproduce every table and figure on the chosen scale.
+#   bash run_all.sh                    # default scale: embedded SmolLM2-135M + offline corpora, CPU
+#   bash run_all.sh --scale tiny       # a few minutes: the same scripts with tiny calibration/evaluation
+#   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
+#   bash run_all.sh --only main_perplexity
+# Every stage is resumable: rerunning skips the result rows that already exist.
+set -euo pipefail
+cd "$(dirname "$0")"
+SCALE=default
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --scale) SCALE="$2"; shift 2 ;;
+    --only) ONLY="$2"; shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
+
+EXPERIMENTS=(main_perplexity pruning_cost)
+EXTRA=()
+if [ "$SCALE" = paper ]; then
+  cat <<'MSG'
+Paper scale runs the papers' models (LLaMA-7B, Llama-2-7B, OPT-125M, Qwen3-1.7B, ...) with 128 x 2048 C4
+calibration tokens and the full WikiText-2 test set, in float16. It needs: a CUDA GPU with >= 40 GB for 7B
+models, Hugging Face Hub access (and accepted licences for gated models), ~100 GB of disk for weights, and
+several GPU-hours. Hub downloads are switched on (--online).
+MSG
+  EXTRA=(--online)
+fi
+
+bash scripts/setup_env.sh
+export TOKENIZERS_PARALLELISM=false
+PY=.venv/bin/python
+START=$(date +%s)
+stages=()
+for e in "${EXPERIMENTS[@]}"; do
+  if [ -z "$ONLY" ] || [ "$ONLY" = "$e" ]; then stages+=("$e"); fi
+done
+[ ${#stages[@]} -gt 0 ] || { echo "no stage named '$ONLY'; stages: ${EXPERIMENTS[*]}" >&2; exit 2; }
+i=0
+for stage in "${stages[@]}"; do
+  i=$((i + 1))
+  now=$(date +%s)
+  echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((now - START))s elapsed) ==="
+  (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
+done
+echo "=== done in $(( $(date +%s) - START ))s; results in results/ ==="

