@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
 
-EXPERIMENTS=(main_perplexity pruning_cost)
+EXPERIMENTS=(corpora_stats main_perplexity pruning_cost)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'
@@ -47,4 +47,8 @@ for stage in "${stages[@]}"; do
   echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((now - START))s elapsed) ==="
   (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
 done
-echo "=== done in $(( $(date +%s) - START ))s; results in results/ ==="
+if [ "$SCALE" != tiny ]; then
+  echo "=== analysis: tables from results/ ==="
+  $PY analysis/tables.py
+fi
+echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="

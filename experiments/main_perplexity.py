@@ -19,17 +19,18 @@ METHODS = {
                 "stade_star"],
 }
 METHODS["paper"] = METHODS["default"]
-PATTERNS = {"tiny": ["unstructured"], "default": ["unstructured", "4:8", "2:4"], "paper": ["unstructured", "4:8", "2:4"]}
+PATTERNS = {"tiny": ["unstructured"], "default": ["unstructured", "2:4", "4:8"], "paper": ["unstructured", "2:4", "4:8"]}
 PAPER_MODELS = ["huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf", "facebook/opt-125m", "Qwen/Qwen3-1.7B"]
 
 
 def grid(args):
+    """Pattern-major order, so an interrupted run has every method at 50% before any N:M row."""
     configs = []
     for model in models_for(args, PAPER_MODELS):
         base = base_config(args, model=model)
-        for method in METHODS[args.scale]:
-            for pattern in (["unstructured"] if method == "dense" else PATTERNS[args.scale]):
-                configs.append(with_method(base, method, pattern))
+        configs.append(with_method(base, "dense"))
+        for pattern in PATTERNS[args.scale]:
+            configs += [with_method(base, m, pattern) for m in METHODS[args.scale] if m != "dense"]
     return configs
 
 

@@ -92,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
                 propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                 revision=args.revision)
-            if config.sparsity is None and config.pattern == "unstructured":
-                raise ValueError("--sparsity is required for unstructured pruning")
             row = methods.run(config, save=args.save, progress=not args.no_progress)
         else:
             from methods.pipeline import eval_only

@@ -193,6 +193,9 @@ def build_corpora(force: bool = False) -> dict[str, dict[str, int]]:
         _write_jsonl(out / "train.jsonl", train)
         _write_jsonl(out / "test.jsonl", test)
         counts[name] = {"train": len(train), "test": len(test)}
+    counts["removed_from_wiki_vital_as_in_both"] = sum(
+        1 for t, v in summaries.items() if v.get("extract", "").strip() and t.casefold() in in_enwiki)
+    (cache_dir() / "corpora" / "manifest.json").write_text(json.dumps(counts, indent=2))
     return counts
 
 

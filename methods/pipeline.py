@@ -56,8 +56,10 @@ class PruneConfig:
                 raise ValueError(f"pattern {pattern} fixes the sparsity at {pattern.sparsity}; got --sparsity "
                                  f"{self.sparsity}")
             self.sparsity = pattern.sparsity
+        elif method.score is None and method.solve is None and method.route is None:
+            self.sparsity = 0.0  # the dense reference prunes nothing
         elif self.sparsity is None:
-            raise ValueError("unstructured pruning needs a sparsity")
+            raise ValueError("unstructured pruning needs a sparsity (--sparsity)")
         check_sparsity(self.sparsity)
         if method.uses_data:
             if self.nsamples <= 0:

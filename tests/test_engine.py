@@ -122,3 +122,14 @@ def test_unsupported_architecture_names_the_class():
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64, n_positions=32))
     with pytest.raises(UnsupportedArchitecture, match="GPT2LMHeadModel"):
         find_blocks(model)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_engine_on_cuda_matches_cpu():
+    ids = torch.randint(0, 260, (4, 32), generator=torch.Generator().manual_seed(0))
+    cpu, gpu = tiny_llama(), tiny_llama().cuda()
+    prune_model(cpu, METHODS["stade"], ids, 0.5, progress=False)
+    prune_model(gpu, METHODS["stade"], ids, 0.5, device="cuda", progress=False)
+    a, b = prunable_linears(cpu), prunable_linears(gpu)
+    for k in a:
+        assert (a[k].weight == 0).eq(b[k].weight.cpu() == 0).float().mean() > 0.999

@@ -79,7 +79,7 @@ def test_cli_prune_and_eval(llama_dir, corpus_file, tmp_path, capsys):
     (["--method", "wandaa", "--sparsity", "0.5"], "unknown method 'wandaa'. Did you mean 'wanda'"),
     (["--method", "wanda", "--sparsity", "1.0"], r"sparsity must be in \[0, 1\)"),
     (["--method", "wanda", "--sparsity", "-0.1"], r"sparsity must be in \[0, 1\)"),
-    (["--method", "wanda"], "--sparsity is required"),
+    (["--method", "wanda"], r"needs a sparsity \(--sparsity\)"),
     (["--method", "wanda", "--pattern", "4:4"], "0 < N < M"),
     (["--method", "wanda", "--pattern", "2:4", "--sparsity", "0.6"], "fixes the sparsity"),
     (["--method", "wanda", "--pattern", "2:5"], "does not divide"),

@@ -1,0 +1,50 @@
+"""The embedded corpora, measured: documents, words and SmolLM2 tokens per split, and the dense default model's
+perplexity on each (the numbers behind the README's choice of corpora).
+  python experiments/corpora_stats.py          # writes results/corpora_stats.jsonl (rerun: --force)
+"""
+from __future__ import annotations
+
+import json
+
+from common import ROOT, output_path, parser
+
+NAME = "corpora_stats"
+CORPORA = ("wiki_vital", "enwiki_excerpt")
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    from methods.assets import cache_dir, corpus_dir
+    from methods.data import eval_windows
+    from methods.evaluate import perplexity
+    from methods.models import load_model
+    from methods.results import append_rows, provenance, read_rows
+
+    out = output_path(args, NAME)
+    if read_rows(out) and not args.force:
+        print(f"[{NAME}] already in {out}")
+        return
+    loaded = load_model("embedded", device=args.device)
+    rows = []
+    for name in CORPORA:
+        row = {"experiment": NAME, "corpus": name, "splits": {}}
+        for split in ("train", "test"):
+            texts = [json.loads(line)["text"] for line in open(corpus_dir(name) / f"{split}.jsonl")]
+            tokens = sum(len(ids) for ids in loaded.tokenizer(texts).input_ids)
+            row["splits"][split] = {"documents": len(texts), "words": sum(len(t.split()) for t in texts),
+                                    "tokens": tokens}
+        windows = eval_windows(name, loaded.tokenizer, 512, max_windows=16)
+        row["dense_ppl_16x512"] = perplexity(loaded.model, windows, 2, progress=not args.no_progress)
+        row["model"] = loaded.provenance
+        row["provenance"] = provenance()
+        rows.append(row)
+        print(f"[{NAME}] {name}: {row['splits']} ppl {row['dense_ppl_16x512']:.2f}", flush=True)
+    manifest = json.loads((cache_dir() / "corpora" / "manifest.json").read_text())
+    rows[0]["removed_as_in_both"] = manifest.get("removed_from_wiki_vital_as_in_both")
+    append_rows(out, rows)
+
+
+if __name__ == "__main__":
+    main()
