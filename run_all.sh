@@ -31,24 +31,35 @@ MSG
   EXTRA=(--online)
 fi
 
-bash scripts/setup_env.sh
-export TOKENIZERS_PARALLELISM=false
-PY=.venv/bin/python
-START=$(date +%s)
 stages=()
 for e in "${EXPERIMENTS[@]}"; do
   if [ -z "$ONLY" ] || [ "$ONLY" = "$e" ]; then stages+=("$e"); fi
 done
-[ ${#stages[@]} -gt 0 ] || { echo "no stage named '$ONLY'; stages: ${EXPERIMENTS[*]}" >&2; exit 2; }
+if [ ${#stages[@]} -eq 0 ] && [ "$ONLY" != theory ]; then
+  echo "no stage named '$ONLY'; stages: ${EXPERIMENTS[*]} theory" >&2; exit 2
+fi
+bash scripts/setup_env.sh
+export TOKENIZERS_PARALLELISM=false
+PY=.venv/bin/python
+START=$(date +%s)
 i=0
-for stage in "${stages[@]}"; do
+for stage in ${stages[@]+"${stages[@]}"}; do
   i=$((i + 1))
   now=$(date +%s)
   echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((now - START))s elapsed) ==="
   (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
 done
+if [ -z "$ONLY" ] || [ "$ONLY" = theory ]; then
+  echo "=== theory: numerical checks of the STADE derivations ($(( $(date +%s) - START ))s elapsed) ==="
+  THEORY_ARGS=()
+  if [ "$SCALE" = tiny ]; then mkdir -p results/tiny; THEORY_ARGS=(--trials 10 --d 10 --out-dir ../results/tiny); fi
+  for check in theory/check_*.py; do
+    (cd theory && ../$PY "$(basename "$check")" ${THEORY_ARGS[@]+"${THEORY_ARGS[@]}"})
+  done
+fi
 if [ "$SCALE" != tiny ]; then
-  echo "=== analysis: tables from results/ ==="
+  echo "=== analysis: tables and figures from results/ ==="
   $PY analysis/tables.py
+  $PY analysis/theory_figures.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="

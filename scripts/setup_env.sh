@@ -10,7 +10,7 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   # torch is pinned in pyproject.toml (an unpinned torch pulls gigabytes of CUDA wheels on Linux).
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1
   .venv/bin/python -m pip install -q -e . 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import torch, transformers, methods" || { echo "dependency install failed" >&2; exit 1; }
   rm -f .venv/.installed-*; touch "$stamp"
