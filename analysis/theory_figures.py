@@ -15,7 +15,33 @@ LABELS = {"magnitude": "magnitude |W|", "wanda": "Wanda |W|·‖x‖", "stade": 
           "stade_nocomp": "W²Var, no comp.", "stade_star": "STADE* W²(Var+μ²)"}
 
 
+def real_model_figure() -> None:
+    """Median mu^2/Var of each layer type's input channels, per block, on the embedded model."""
+    path = ROOT / "results" / "theory_real_model.jsonl"
+    if not path.exists():
+        print(f"skip: {path} missing (run theory/check_real_model.py)")
+        return
+    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip() and '"block"' in l]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for layer in dict.fromkeys(r["layer"] for r in rows):
+        rs = [r for r in rows if r["layer"] == layer]
+        style = "-" if rs[0]["normalized_input"] else "--"
+        ax.plot([r["block"] for r in rs], [r["median_mean2_over_var"] for r in rs], style, marker=".",
+                label=f"{layer} ({'norm' if rs[0]['normalized_input'] else 'no norm'} input)")
+    ax.set_yscale("log")
+    ax.set_xlabel("decoder block")
+    ax.set_ylabel("median over channels of μ²/Var(x)")
+    ax.set_title(f"Input centring per layer, {rows[0]['model']} ({rows[0]['nsamples']}x{rows[0]['seqlen']} tokens)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(ROOT / "figures" / f"theory_real_model.{ext}", dpi=150)
+    print("wrote figures/theory_real_model.png and .pdf")
+
+
 def main() -> None:
+    real_model_figure()
     path = ROOT / "results" / "theory_crossover.jsonl"
     if not path.exists():
         print(f"skip: {path} missing (run theory/check_crossover.py)")

@@ -55,3 +55,13 @@ def test_crossover(tmp_path):
     wanda = [r["wanda"]["mean_excess_vs_best"] for r in rows]
     assert wanda[0] == pytest.approx(0.0, abs=1e-12) and all(a < b for a, b in zip(wanda, wanda[1:]))
     assert all(r["stade"]["mean_excess_vs_best"] == pytest.approx(0.0, abs=1e-12) for r in rows)
+
+
+def test_real_model_statistics_on_tiny_llama(llama_dir, corpus_file):
+    import check_real_model
+    rows = check_real_model.layer_statistics(str(llama_dir), nsamples=2, seqlen=32, calib=f"text:{corpus_file}")
+    summary = check_real_model.summarise(rows)
+    assert {n: s["normalized_input"] for n, s in summary.items()} == {
+        "self_attn.q_proj": True, "self_attn.k_proj": True, "self_attn.v_proj": True, "self_attn.o_proj": False,
+        "mlp.gate_proj": True, "mlp.up_proj": True, "mlp.down_proj": False}
+    assert all(r["median_mean2_over_var"] >= 0 for r in rows) and len(rows) == 2 * 7

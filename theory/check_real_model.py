@@ -1,0 +1,80 @@
+"""Connect the theory to a real model: are the inputs of each layer type centred per feature?
+
+Wanda is optimal (P4) when every input feature has zero mean over tokens; STADE's first release applies its metric
+only to the layers whose input is not a normalisation output (attention/MLP output projections). On the embedded
+model (dense, calibration data of the default scale) this measures, for every linear layer, the per-channel ratio
+mu_j^2 / Var(x_j) (0 = centred), and reports its median per layer and the share of channels with |mu|/sigma > 0.5.
+Whether each layer's input is a norm output is detected in the forward pass (methods' engine), not from names.
+  python theory/check_real_model.py [--model embedded] [--nsamples 8]
+"""
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+
+from common import ROOT, write_result
+
+
+def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
+                     device: str = "cpu") -> list[dict]:
+    from methods.data import calibration_samples
+    from methods.engine import _Collector, _block_output, capture_block_inputs
+    from methods.models import find_blocks, load_model
+
+    loaded = load_model(model_spec, device=device)
+    ids = calibration_samples(calib, loaded.tokenizer, nsamples, seqlen, seed=0)
+    _, blocks = find_blocks(loaded.model)
+    rows = []
+    with torch.no_grad():
+        inps, kwargs = capture_block_inputs(loaded.model, blocks, ids.split(4), torch.device(device))
+        for b, block in enumerate(blocks):
+            collector = _Collector(block, gram=False, device=torch.device(device))
+            outs = []
+            for x, kw in zip(inps, kwargs):
+                outs.append(_block_output(block(x, **kw)))
+                collector.end_first_batch()
+            collector.remove()
+            for name, stats in collector.stats.items():
+                ratio = stats.mean**2 / stats.var.clamp_min(1e-30)
+                rows.append({"block": b, "layer": name, "normalized_input": collector.normalized[name],
+                             "median_mean2_over_var": float(ratio.median()),
+                             "share_abs_mean_over_std_gt_0.5": float((ratio > 0.25).double().mean()),
+                             "mean_abs_mean": float(stats.mean.abs().mean()),
+                             "mean_std": float(stats.var.sqrt().mean())})
+            inps = outs
+    for r in rows:
+        r.update({"model": model_spec, "nsamples": nsamples, "seqlen": seqlen, "calib": calib})
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict[str, dict]:
+    by_layer = defaultdict(list)
+    for r in rows:
+        by_layer[r["layer"]].append(r)
+    return {name: {"normalized_input": rs[0]["normalized_input"],
+                   "median_mean2_over_var": sorted(r["median_mean2_over_var"] for r in rs)[len(rs) // 2],
+                   "share_abs_mean_over_std_gt_0.5": sum(r["share_abs_mean_over_std_gt_0.5"] for r in rs) / len(rs)}
+            for name, rs in by_layer.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="embedded")
+    p.add_argument("--nsamples", type=int, default=8)
+    p.add_argument("--seqlen", type=int, default=512)
+    p.add_argument("--out-dir", default=None)
+    args = p.parse_args()
+    rows = layer_statistics(args.model, args.nsamples, args.seqlen)
+    summary = summarise(rows)
+    print(f"{'layer':22s} {'norm input':>10s} {'median mu^2/var':>16s} {'|mu|/sigma>0.5':>15s}")
+    for name, s in summary.items():
+        print(f"{name:22s} {str(s['normalized_input']):>10s} {s['median_mean2_over_var']:>16.4f} "
+              f"{s['share_abs_mean_over_std_gt_0.5']:>15.1%}")
+    write_result("real_model", rows + [{"summary": summary}], None if args.out_dir is None else
+                 __import__("pathlib").Path(args.out_dir))
+
+
+if __name__ == "__main__":
+    main()
