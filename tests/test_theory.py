@@ -65,3 +65,11 @@ def test_real_model_statistics_on_tiny_llama(llama_dir, corpus_file):
         "self_attn.q_proj": True, "self_attn.k_proj": True, "self_attn.v_proj": True, "self_attn.o_proj": False,
         "mlp.gate_proj": True, "mlp.up_proj": True, "mlp.down_proj": False}
     assert all(r["median_mean2_over_var"] >= 0 for r in rows) and len(rows) == 2 * 7
+
+
+def test_sparsegpt_against_the_obs_optimum(tmp_path):
+    import check_obs
+    out = check_obs.run(trials=10, d=10, seed=0, out_dir=tmp_path)
+    for scenario in ("zero_mean", "nonzero_mean"):
+        assert out[scenario]["sparsegpt_never_below_optimum"]  # the exhaustive optimum is a lower bound
+    assert out["zero_mean"]["sparsegpt_at_most_wanda_share"] >= 0.8
