@@ -35,12 +35,14 @@ def main(argv=None) -> None:
             tokens = sum(len(ids) for ids in loaded.tokenizer(texts).input_ids)
             row["splits"][split] = {"documents": len(texts), "words": sum(len(t.split()) for t in texts),
                                     "tokens": tokens}
-        windows = eval_windows(name, loaded.tokenizer, 512, max_windows=16)
-        row["dense_ppl_16x512"] = perplexity(loaded.model, windows, 2, progress=not args.no_progress)
+        n, length = (4, 256) if args.scale == "tiny" else (16, 512)
+        key = f"dense_ppl_{n}x{length}"
+        windows = eval_windows(name, loaded.tokenizer, length, max_windows=n)
+        row[key] = perplexity(loaded.model, windows, 2, progress=not args.no_progress)
         row["model"] = loaded.provenance
         row["provenance"] = provenance()
         rows.append(row)
-        print(f"[{NAME}] {name}: {row['splits']} ppl {row['dense_ppl_16x512']:.2f}", flush=True)
+        print(f"[{NAME}] {name}: {row['splits']} {key} {row[key]:.2f}", flush=True)
     manifest = json.loads((cache_dir() / "corpora" / "manifest.json").read_text())
     rows[0]["removed_as_in_both"] = manifest.get("removed_from_wiki_vital_as_in_both")
     append_rows(out, rows)
