@@ -25,6 +25,13 @@ def paper_numbers() -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _emit(lines: list[str], tex: list[str], label: str, cells: list[str]) -> None:
+    """Append one table row to the Markdown and LaTeX versions."""
+    lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    tex.append(label.replace("`", "").replace("_", "\\_") + " & " + " & ".join(
+        re.sub(r"(\d)x$", r"\1$\\times$", c.replace("%", "\\%").replace(",", "{,}")) for c in cells) + " \\\\")
+
+
 def _column(method: str, pattern: str, sparsity: float) -> str:
     if method == "dense":
         return "dense"
@@ -50,8 +57,7 @@ def main_perplexity_table(rows: list[dict]) -> tuple[str, str]:
     for m in methods:
         cells = [f"{ours[(m, c)]:.2f}" if (m, c) in ours else "" for c in cols]
         pcells = [paper.get((m, c), "") for c in cols]
-        lines.append(f"| {m} | " + " | ".join(cells) + " | " + " | ".join(pcells) + " |")
-        tex.append(m.replace("_", "\\_") + " & " + " & ".join(cells + pcells) + " \\\\")
+        _emit(lines, tex, m, cells + pcells)
     tex.append("\\end{tabular}")
     caption = (f"Perplexity on `{corpus}` ({rows[0]['eval_sizes'][corpus]['tokens']} tokens, windows of "
                f"{rows[0]['eval_sizes'][corpus]['seqlen']}), model `{model}` ({rows[0]['scale']} scale), calibration "
@@ -71,16 +77,16 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
     for r in sorted(rows, key=lambda r: METHOD_ORDER.index(r["method"]) if r["method"] in METHOD_ORDER else 99):
         cells = [f"{r['time_ratio']:.2f}x", f"{r['time_ratio_decoder']:.2f}x", f"{r['solve_s']:.1f}",
                  str(r["forward_passes"]), f"{r['memory_ratio']:.2f}x"]
-        lines.append(f"| {r['method']} | " + " | ".join(cells) + " |")
-        tex.append(r["method"] + " & " + " & ".join(c.replace("x", "$\\times$") for c in cells) + " \\\\")
+        _emit(lines, tex, r["method"], cells)
     tex.append("\\end{tabular}")
     machine = r0["provenance"]["machine"]
+    paper = {p["method"]: p["value"] for p in paper_numbers() if p["table"] == "pruning time"}
     caption = (f"Model `{r0['model']['model']}`, calibration {r0['calibration']['nsamples']} x "
                f"{r0['calibration']['seqlen']} tokens, batches of {r0['batch_size']}, {machine['cpu_threads']} CPU "
                f"threads{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}; dense forward = "
                f"{r0['dense_forward_s']:.1f} s for the whole model. 'solve' is the Wanda paper's notion of pruning "
-               "time (metric + mask + update, no forward passes); the paper reports 0.54 s (Wanda) vs 203.1 s "
-               "(SparseGPT) for LLaMA-7B on an A100 (unverified transcription).")
+               f"time (metric + mask + update, no forward passes); the paper reports {paper['wanda']} s (Wanda) vs "
+               f"{paper['sparsegpt']} s (SparseGPT) for LLaMA-7B on an A100 (analysis/paper_numbers.csv, unverified).")
     return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
 
 
@@ -94,9 +100,7 @@ def corpora_table(rows: list[dict]) -> tuple[str, str]:
         for split, s in r["splits"].items():
             ppl = f"{r['dense_ppl_16x512']:.2f}" if split == "test" else ""
             cells = [str(s["documents"]), f"{s['words']:,}", f"{s['tokens']:,}", ppl]
-            lines.append(f"| `{r['corpus']}` | {split} | " + " | ".join(cells) + " |")
-            tex.append(r["corpus"].replace("_", "\\_") + f" & {split} & " + " & ".join(cells).replace(",", "{,}")
-                       + " \\\\")
+            _emit(lines, tex, f"`{r['corpus']}`", [split] + cells)
     tex.append("\\end{tabular}")
     removed = rows[0].get("removed_as_in_both")
     note = (f"{removed} vital articles that are also in the excerpt were removed from `wiki_vital`, so no article "
