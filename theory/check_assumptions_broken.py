@@ -3,7 +3,7 @@
   statistics estimated from few calibration samples (16 vs 4096 tokens) instead of the exact moments."""
 from __future__ import annotations
 
-from common import cli, run_scenarios
+from synthetic import cli, run_scenarios
 
 CORRELATED = {"correlated_zero_mean": dict(mean_scale=0.0, correlation=0.6),
               "correlated_nonzero_mean": dict(mean_scale=1.0, correlation=0.6)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import cli, make_row, mask_errors, monte_carlo, write_result
+from synthetic import cli, make_row, mask_errors, monte_carlo, write_result
 
 Z = 3.29  # two-sided 99.9%
 

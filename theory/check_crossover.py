@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from common import METRICS, cli, evaluate_trial, make_row, write_result
+from synthetic import METRICS, cli, evaluate_trial, make_row, write_result
 
 MEAN_SCALES = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0]
 

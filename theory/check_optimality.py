@@ -7,7 +7,7 @@ rule, in the settings where the theory says it should be:
 Heavy tails do not matter (the error depends on the first two moments only)."""
 from __future__ import annotations
 
-from common import cli, run_scenarios
+from synthetic import cli, run_scenarios
 
 SCENARIOS = {
     "independent_zero_mean": dict(mean_scale=0.0),

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import torch
 
-from common import ROOT, write_result
+from synthetic import ROOT, write_result
 
 
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
