@@ -7,14 +7,16 @@ Registries: METHODS (scorers/solvers), ALLOCATORS (per-layer sparsity), CORPORA 
 Each method module registers itself on import; the imports below are the complete list (no plugin discovery that
 could swallow an import error).
 """
-from .base import METHODS, LayerInfo, Method, register
+from .base import ALLOCATORS, METHODS, Allocation, AllocationContext, Allocator, LayerInfo, Method, register
 from . import magnitude, wanda, stade, sparsegpt  # noqa: F401  (registration)
+from . import owl, neuroal  # noqa: F401  (allocator registration)
 from .data import CORPORA
 from .engine import prune_layer, prune_model
 from .masks import Pattern
-from .pipeline import ALLOCATORS, PruneConfig, run
+from .pipeline import PruneConfig, run
 
 DENSE = register(Method("dense", "no pruning (the reference row)", needs_data=False))
 
-__all__ = ["METHODS", "ALLOCATORS", "CORPORA", "Method", "LayerInfo", "Pattern", "PruneConfig", "register",
+__all__ = ["METHODS", "ALLOCATORS", "CORPORA", "Method", "LayerInfo", "Allocator", "Allocation",
+           "AllocationContext", "Pattern", "PruneConfig", "register",
            "prune_layer", "prune_model", "run"]

@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--method", required=True)
     prune.add_argument("--sparsity", type=float, default=None, help="target sparsity in [0, 1)")
     prune.add_argument("--pattern", default="unstructured", help="unstructured | N:M (e.g. 2:4)")
-    prune.add_argument("--allocator", default="uniform")
+    prune.add_argument("--allocator", default="uniform", help="uniform | owl | neuroal (per-layer sparsities)")
+    prune.add_argument("--allocator-args", "--allocator_args", default="",
+                       help="allocator hyper-parameters, lm-eval style key=value pairs: 'M=5,lambda=0.08' (owl), "
+                            "'search_samples=8,steps=block+row' (neuroal)")
     prune.add_argument("--calib", default="enwiki_excerpt", help="calibration corpus")
     prune.add_argument("--nsamples", type=int, default=32)
     prune.add_argument("--seed", type=int, default=0)
@@ -58,6 +61,17 @@ def _summary(row: dict) -> str:
     ppl = " ".join(f"ppl[{k}]={v:.3f}" for k, v in row["ppl"].items())
     sp = f"sparsity={row['sparsity_achieved']:.4f}" if "sparsity_achieved" in row else ""
     return f"{row.get('method', 'eval')} {row.get('pattern', '')} {sp} {ppl} ({sum_seconds(row):.1f}s)".strip()
+
+
+def parse_args_string(text: str) -> dict[str, str]:
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are converted to the allocator's default types later)."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"allocator argument {item!r} is not key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def sum_seconds(row: dict) -> float:
@@ -88,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prune":
             config = methods.PruneConfig(
                 model=args.model, method=args.method, sparsity=args.sparsity, pattern=args.pattern,
-                allocator=args.allocator, calib=args.calib, nsamples=args.nsamples, seqlen=args.seqlen,
+                allocator=args.allocator, allocator_args=parse_args_string(args.allocator_args) or None,
+                calib=args.calib, nsamples=args.nsamples, seqlen=args.seqlen,
                 seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
                 propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                 revision=args.revision)

@@ -8,11 +8,16 @@ A method is a small value object plugged into the shared engine (`methods.engine
                                 depends on weights they update along the way (SparseGPT's OBS sweep)
   route(info)                -> optional per-layer choice of another method (STADE's split by layer input)
 Adding a method = one module that builds a `Method` and calls `register`, plus its import in `methods/__init__`.
+
+An allocator decides how much to prune where (OWL, NeuroAL): given the model, the scorer and the calibration data
+it returns an `Allocation`, the sparsity of every prunable layer ("block.name" -> float, or one value per output
+row), whose mean over parameters is the target. The engine takes it as its per-layer plan, so every allocator
+composes with every scorer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -70,3 +75,66 @@ METHODS: Registry[Method] = Registry("method")
 
 def register(method: Method) -> Method:
     return METHODS.add(method.name, method)
+
+
+LayerSparsity = Union[float, torch.Tensor]
+
+
+@dataclass
+class AllocationContext:
+    """What an allocator may look at. `calib_ids` are the run's calibration samples; an allocator must leave
+    `model` exactly as it found it (NeuroAL prunes trial copies of each block and restores them)."""
+
+    model: nn.Module
+    method: Method
+    calib_ids: Optional[torch.Tensor]
+    sparsity: float
+    batch_size: int
+    device: torch.device
+    args: dict[str, Any]
+    progress: bool = True
+
+
+@dataclass
+class Allocation:
+    """Per-layer (or per-row) sparsities plus what the allocator measured (ratios, chosen lambdas, passes)."""
+
+    sparsities: dict[str, LayerSparsity]
+    info: dict[str, Any]
+
+    def __call__(self, key: str) -> LayerSparsity:
+        if key not in self.sparsities:
+            raise KeyError(f"the allocation has no sparsity for layer {key!r}")
+        return self.sparsities[key]
+
+
+@dataclass(frozen=True)
+class Allocator:
+    """allocate(context) -> Allocation; None for "uniform" (the target on every layer).
+    `defaults` lists every hyper-parameter the allocator accepts (see --allocator_args)."""
+
+    name: str
+    summary: str
+    allocate: Optional[Callable[[AllocationContext], Allocation]] = None
+    defaults: Optional[dict[str, Any]] = None
+    needs_data: bool = True
+
+    def resolve_args(self, given: Optional[dict[str, Any]]) -> dict[str, Any]:
+        """The allocator's defaults overridden by `given`; unknown names are an error."""
+        defaults = dict(self.defaults or {})
+        unknown = sorted(set(given or {}) - set(defaults))
+        if unknown:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise ValueError(f"allocator {self.name!r} has no argument(s) {unknown}; it accepts: {known}")
+        for key, value in (given or {}).items():
+            defaults[key] = type(defaults[key])(value) if defaults[key] is not None else value
+        return defaults
+
+
+ALLOCATORS: Registry[Allocator] = Registry("allocator")
+UNIFORM = ALLOCATORS.add("uniform", Allocator("uniform", "the target sparsity on every layer (the papers' default)",
+                                              needs_data=False))
+
+
+def register_allocator(allocator: Allocator) -> Allocator:
+    return ALLOCATORS.add(allocator.name, allocator)

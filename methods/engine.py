@@ -89,14 +89,16 @@ class _Collector:
         self._first_inputs: dict[str, torch.Tensor] = {}
         self._norm_outputs: list[torch.Tensor] = []
         self._first = True
+        self.order: list[str] = []  # linears in the order they ran (first batch)
         self._handles = [m.register_forward_hook(self._linear_hook(n)) for n, m in self.linears.items()]
         self._handles += [m.register_forward_hook(self._norm_hook) for m in block.modules() if is_norm(m)]
 
     def _linear_hook(self, name: str):
         def hook(module, args, out):
             x = args[0]
-            if self._first:
+            if self._first and name not in self._first_inputs:
                 self._first_inputs[name] = x
+                self.order.append(name)
             if self.leader[name] == name:
                 self.stats[name].update(x)
         return hook
@@ -110,7 +112,11 @@ class _Collector:
         if not self._first:
             return
         self._first = False
-        names = list(self.linears)
+        idle = [n for n in self.linears if n not in self.order]
+        if idle:
+            raise ValueError(f"linear layers {idle} did not run in their block's forward pass; no calibration "
+                             "statistics can be collected for them")
+        names = self.order
         for i, name in enumerate(names):
             x = self._first_inputs[name]
             self.normalized[name] = any(x is o for o in self._norm_outputs)
@@ -153,6 +159,55 @@ def _sparsity_of(plan: Optional[SparsityPlan], key: str, target: float) -> Layer
     return value
 
 
+class BlockRunner:
+    """The calibration stream of the sequential protocol: block inputs of every calibration batch, one block at
+    a time. `run` feeds the current inputs through a block (optionally with statistics hooks and keeping the
+    outputs); `advance` makes given outputs the next block's inputs. The engine and the allocators that need
+    their own sequential passes (NeuroAL) walk the model with it."""
+
+    def __init__(self, model: nn.Module, calib_ids: torch.Tensor, batch_size: int, device: torch.device) -> None:
+        if calib_ids is None or calib_ids.numel() == 0:
+            raise ValueError("the sequential calibration pass needs calibration data")
+        _, self.blocks = find_blocks(model)
+        self.device = device
+        self.inputs, self.kwargs = capture_block_inputs(model, self.blocks, calib_ids.split(batch_size), device)
+
+    @torch.no_grad()
+    def run(self, block: nn.Module, *, collect: bool = False, gram: bool = False,
+            keep: bool = False) -> tuple[Optional[_Collector], Optional[list[torch.Tensor]]]:
+        """One pass of `block` over the current inputs; returns (statistics or None, outputs or None)."""
+        collector = _Collector(block, gram, self.device) if collect else None
+        outs = [] if keep else None
+        try:
+            for x, kw in zip(self.inputs, self.kwargs):
+                out = _block_output(block(x, **kw))
+                if collector is not None:
+                    collector.end_first_batch()
+                if keep:
+                    outs.append(out)
+        finally:
+            if collector is not None:
+                collector.remove()
+        return collector, outs
+
+    def advance(self, outputs: list[torch.Tensor]) -> None:
+        self.inputs = outputs
+
+
+def prune_block(b: int, collector: _Collector, method: Method, plan: Optional[SparsityPlan], target: float,
+                pattern: Pattern) -> dict[str, dict[str, Any]]:
+    """Prune every linear of block `b` in place from the statistics its dense pass collected."""
+    layers = {}
+    for name, layer in collector.linears.items():
+        key = f"{b}.{name}"
+        info = LayerInfo(name, b, collector.normalized[name])
+        chosen = method.for_layer(info)
+        mask = prune_layer(layer, chosen, collector.stats[name], _sparsity_of(plan, key, target), pattern, key)
+        layers[key] = {"method": chosen.name, "normalized_input": info.normalized_input,
+                       "pruned": int(mask.sum()), "numel": mask.numel()}
+    return layers
+
+
 @torch.no_grad()
 def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tensor], sparsity: float,
                 pattern: Pattern = Pattern(), *, batch_size: int = 8, device: torch.device | str = "cpu",
@@ -175,44 +230,25 @@ def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tens
         for b, block in enumerate(tqdm(blocks, desc=desc, disable=not progress)):
             for name, layer in find_linears(block).items():
                 key = f"{b}.{name}"
-                info = LayerInfo(name, b, normalized_input=False)
-                mask = prune_layer(layer, method.for_layer(info), None, _sparsity_of(plan, key, target), pattern, key)
-                report.layers[key] = {"method": method.for_layer(info).name, "pruned": int(mask.sum()),
-                                      "numel": mask.numel()}
+                chosen = method.for_layer(LayerInfo(name, b, normalized_input=False))
+                mask = prune_layer(layer, chosen, None, _sparsity_of(plan, key, target), pattern, key)
+                report.layers[key] = {"method": chosen.name, "pruned": int(mask.sum()), "numel": mask.numel()}
         report.add("solve", t)
         return report
     if calib_ids is None or calib_ids.numel() == 0:
         raise ValueError(f"method {method.name!r} needs calibration data")
-    gram = method.uses_gram
     t = time.perf_counter()
-    inps, kwargs = capture_block_inputs(model, blocks, calib_ids.split(batch_size), device)
+    runner = BlockRunner(model, calib_ids, batch_size, device)
     t = report.add("capture", t)
-    for b, block in enumerate(tqdm(blocks, desc=desc, disable=not progress)):
-        collector = _Collector(block, gram, device)
-        dense_outs = []
-        try:
-            for i, (x, kw) in enumerate(zip(inps, kwargs)):
-                out = _block_output(block(x, **kw))
-                collector.end_first_batch()
-                if propagate == "dense":
-                    dense_outs.append(out)
-        finally:
-            collector.remove()
+    for b, block in enumerate(tqdm(runner.blocks, desc=desc, disable=not progress)):
+        collector, outs = runner.run(block, collect=True, gram=method.uses_gram, keep=propagate == "dense")
         t = report.add("collect", t)
-        for name, layer in collector.linears.items():
-            key = f"{b}.{name}"
-            info = LayerInfo(name, b, collector.normalized[name])
-            chosen = method.for_layer(info)
-            mask = prune_layer(layer, chosen, collector.stats[name], _sparsity_of(plan, key, target), pattern, key)
-            report.layers[key] = {"method": chosen.name, "normalized_input": info.normalized_input,
-                                  "pruned": int(mask.sum()), "numel": mask.numel()}
+        report.layers.update(prune_block(b, collector, method, plan, target, pattern))
         del collector
         t = report.add("solve", t)
-        if propagate == "dense":
-            inps = dense_outs
-        else:
-            inps = [_block_output(block(x, **kw)) for x, kw in zip(inps, kwargs)]
+        if propagate == "pruned":
+            _, outs = runner.run(block, keep=True)
             t = report.add("recompute", t)
+        runner.advance(outs)
     report.forward_passes = 2 if propagate == "pruned" else 1  # full-model passes over the calibration set
     return report
-

@@ -70,7 +70,8 @@ def per_row_mask(score: torch.Tensor, sparsities: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"need one sparsity per row: {tuple(sparsities.shape)} vs {score.shape[0]} rows")
     if (sparsities < 0).any() or (sparsities >= 1).any():
         raise ValueError("row sparsities must be in [0, 1)")
-    k = (score.shape[1] * sparsities.double()).floor().long().to(score.device)
+    # + 1e-9: a sparsity given as k / d_in (NeuroAL's exact row counts) must give k back despite rounding
+    k = (score.shape[1] * sparsities.double() + 1e-9).floor().long().to(score.device)
     rank = torch.empty_like(score, dtype=torch.long)
     order = torch.sort(score, dim=1, stable=True).indices
     rank.scatter_(1, order, torch.arange(score.shape[1], device=score.device).expand_as(order).contiguous())

@@ -8,19 +8,13 @@ from typing import Any, Optional
 
 import torch
 
-from .base import METHODS
+from .base import ALLOCATORS, METHODS, AllocationContext
 from .data import calibration_samples, eval_windows, get_corpus
 from .engine import prune_model
 from .evaluate import perplexity
 from .masks import Pattern, check_sparsity, sparsity_report
 from .models import EMBEDDED, LoadedModel, load_model, prunable_linears, save_model
-from .registry import Registry
 from .results import peak_rss_mb, provenance, run_key
-
-# Allocators decide per-layer sparsities (OWL, NeuroAL: their own issue). "uniform" = the target everywhere.
-ALLOCATORS: Registry[Any] = Registry("allocator")
-ALLOCATORS.add("uniform", None)
-
 
 @dataclass
 class PruneConfig:
@@ -31,6 +25,7 @@ class PruneConfig:
     sparsity: Optional[float] = 0.5  # None with an N:M pattern means N/M
     pattern: str = "unstructured"
     allocator: str = "uniform"
+    allocator_args: Optional[dict] = None  # e.g. {"M": 5, "lambda": 0.08} for OWL; resolved to all defaults
     calib: str = "enwiki_excerpt"
     nsamples: int = 32
     seqlen: int = 512
@@ -49,8 +44,12 @@ class PruneConfig:
     def validate(self) -> "PruneConfig":
         """Check everything that can be checked before loading the model; returns self with sparsity resolved."""
         method = METHODS[self.method]
-        ALLOCATORS[self.allocator]
+        allocator = ALLOCATORS[self.allocator]
+        self.allocator_args = allocator.resolve_args(self.allocator_args) if allocator.allocate else None
         pattern = Pattern.parse(self.pattern)
+        if pattern.is_nm and allocator.allocate is not None:
+            raise ValueError(f"allocator {allocator.name!r} sets unstructured sparsities; it does not combine with "
+                             f"the N:M pattern {pattern}")
         if pattern.is_nm:
             if self.sparsity is not None and abs(self.sparsity - pattern.sparsity) > 1e-9:
                 raise ValueError(f"pattern {pattern} fixes the sparsity at {pattern.sparsity}; got --sparsity "
@@ -61,7 +60,9 @@ class PruneConfig:
         elif self.sparsity is None:
             raise ValueError("unstructured pruning needs a sparsity (--sparsity)")
         check_sparsity(self.sparsity)
-        if method.uses_data:
+        if allocator.allocate is not None and self.sparsity == 0.0:
+            raise ValueError(f"allocator {allocator.name!r} redistributes a non-zero sparsity; got 0")
+        if self.needs_calibration:
             if self.nsamples <= 0:
                 raise ValueError(f"nsamples must be positive, got {self.nsamples}")
             get_corpus(self.calib)
@@ -73,11 +74,17 @@ class PruneConfig:
             raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
         return self
 
+    @property
+    def needs_calibration(self) -> bool:
+        return METHODS[self.method].uses_data or ALLOCATORS[self.allocator].needs_data
+
     def defining_fields(self) -> dict[str, Any]:
         """The fields that change results (not the device or batch size)."""
         out = asdict(self)
         for k in ("device", "batch_size"):
             out.pop(k)
+        if out["allocator_args"] is None:  # keeps the keys of uniform runs as they were before allocators
+            out.pop("allocator_args")
         return out
 
 
@@ -115,14 +122,22 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
     device = next(loaded.model.parameters()).device
 
     calib = None
-    if method.uses_data:
+    if config.needs_calibration:
         t = time.perf_counter()
         calib = calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
                                     config.calib_data_files)
         seconds["calibration_data"] = time.perf_counter() - t
+    allocation = None
+    allocator = ALLOCATORS[config.allocator]
+    if allocator.allocate is not None:
+        t = time.perf_counter()
+        allocation = allocator.allocate(AllocationContext(loaded.model, method, calib, config.sparsity,
+                                                          config.batch_size, device, config.allocator_args, progress))
+        seconds["allocate"] = time.perf_counter() - t
     t = time.perf_counter()
-    report = prune_model(loaded.model, method, calib, config.sparsity, pattern, batch_size=config.batch_size,
-                         device=device, propagate=config.propagate, progress=progress)
+    report = prune_model(loaded.model, method, calib if method.uses_data else None, config.sparsity, pattern,
+                         batch_size=config.batch_size, device=device, propagate=config.propagate, plan=allocation,
+                         progress=progress)
     seconds["prune"] = time.perf_counter() - t
     seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
     achieved = sparsity_report(prunable_linears(loaded.model))
@@ -142,6 +157,7 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
         "model": loaded.provenance,
         "method": config.method,
         "allocator": config.allocator,
+        "allocation": allocation.info if allocation else None,
         "pattern": str(pattern),
         "sparsity_target": config.sparsity,
         "sparsity_achieved": achieved["overall"],
