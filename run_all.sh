@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
 
-EXPERIMENTS=(corpora_stats main_perplexity pruning_cost)
+EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup pruning_cost)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'
@@ -61,5 +61,6 @@ if [ "$SCALE" != tiny ]; then
   echo "=== analysis: tables and figures from results/ ==="
   $PY analysis/tables.py
   $PY analysis/theory_figures.py
+  $PY analysis/allocation_figures.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="

@@ -149,6 +149,57 @@ def theory_table(_: list[dict]) -> tuple[str, str]:
     return "\n".join(lines) + "\n", ""  # a verdict list, Markdown only
 
 
+ALLOCATOR_ORDER = ["uniform", "owl", "neuroal"]
+
+
+def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
+    """Scorer x allocator rows, one column per sparsity; the paper's LLaMA-7B 70% numbers beside ours.
+    For NeuroAL rows, the chosen lambdas and the search time at the same sparsity go into extra columns."""
+    if not rows:
+        return "", ""
+    corpus = next(iter(rows[0]["ppl"]))
+    sparsities = sorted({r["sparsity_target"] for r in rows if r["method"] != "dense"})
+    cols = [f"{s:.0%}" for s in sparsities]
+    cell = {(r["method"], r["allocator"], f"{r['sparsity_target']:.0%}"): r for r in rows if r["method"] != "dense"}
+    ref = {p["method"]: p["value"] for p in paper_numbers()
+           if p["paper"] == "owl" and p["model"] == "LLaMA-7B" and p["sparsity"] in ("0.7", "0.0")}
+    dense = next((r["ppl"][corpus] for r in rows if r["method"] == "dense"), None)
+    has_neuroal = any(a == "neuroal" for _, a, _ in cell)
+    extra = ["NeuroAL lambda block/row (70%)", "search s (70%)"] if has_neuroal else []
+    head = ["scorer + allocator"] + [f"ours {c}" for c in cols] + extra + ["OWL paper 70% (LLaMA-7B)"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    tex = ["\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
+           " & ".join(h.replace("%", "\\%") for h in head) + " \\\\ \\hline"]
+    scorers = [m for m in METHOD_ORDER if any(k[0] == m for k in cell)]
+    for m in scorers:
+        for a in ALLOCATOR_ORDER:
+            if not any(k[:2] == (m, a) for k in cell):
+                continue
+            cells = [f"{cell[(m, a, c)]['ppl'][corpus]:.2f}" if (m, a, c) in cell else "" for c in cols]
+            if extra:
+                r70 = cell.get((m, a, "70%"))
+                info = (r70 or {}).get("allocation") or {}
+                cells += [f"{info.get('block_lambda')}/{info.get('row_lambda', '-')}" if a == "neuroal" and r70 else "",
+                          f"{r70['seconds'].get('allocate', 0):.0f}" if r70 and a != "uniform" else ""]
+            key = m if a == "uniform" else f"{m}+{a}"
+            _emit(lines, tex, f"{m} + {a}", cells + [ref.get(key, "")])
+    tex.append("\\end{tabular}")
+    r0 = rows[0]
+    calib = r0["config"]
+    dense_text = f"dense {dense:.2f} (paper: {ref.get('dense', '?')}); " if dense is not None else ""
+    caption = (f"Perplexity on `{corpus}` ({r0['eval_sizes'][corpus]['tokens']} tokens; {dense_text}"
+               f"model `{r0['model']['model']}` "
+               f"({r0.get('scale', '?')} scale), calibration {calib['nsamples']} x {calib['seqlen']} tokens of "
+               f"`{calib['calib']}`; OWL M = 5, lambda = 0.08. The last column is the OWL README's LLaMA-7B WikiText-2 "
+               "table at 70% (analysis/paper_numbers.csv): a different model and corpus, compare orderings and "
+               "relative gains only.")
+    if has_neuroal:
+        caption += (" NeuroAL: lambdas chosen by the alignment search (block step / row step; '-' = block only), "
+                    "search time in seconds at 70%. The NeuroAL repository ships no result numbers and its paper "
+                    "tables could not be retrieved, so there is no paper column for it.")
+    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+
+
 def update_readme(blocks: dict[str, str]) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -163,6 +214,7 @@ def main() -> None:
     FIGURES.mkdir(exist_ok=True)
     blocks = {}
     for name, builder in (("main_perplexity", main_perplexity_table), ("pruning_cost", pruning_cost_table),
+                          ("owl_high_sparsity", allocator_table), ("neuroal_topup", allocator_table),
                           ("corpora_stats", corpora_table), ("theory_verdicts", theory_table)):
         md, tex = builder(read_jsonl(RESULTS / f"{name}.jsonl"))
         if md:

@@ -72,18 +72,37 @@ def output_path(args: argparse.Namespace, name: str) -> Path:
     return ROOT / "results" / ("tiny" if args.scale == "tiny" else "") / f"{name}.jsonl"
 
 
-def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig]) -> list[dict]:
-    """Run every config not yet in the results file; return all rows of this grid (old and new)."""
+def sibling_path(args: argparse.Namespace, other: str) -> Path:
+    """The results file of another experiment: beside --output when one is given, else the default place."""
+    if args.output:
+        return Path(args.output).parent / f"{other}.jsonl"
+    return output_path(args, other)
+
+
+def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
+             reuse_from: Iterable[str] = ()) -> list[dict]:
+    """Run every config not yet in the results file; return all rows of this grid (old and new).
+
+    reuse_from: other experiments whose results file may already hold a row with the same run key (e.g. the
+    uniform and OWL rows NeuroAL's table shares with OWL's); such a row is copied, marked "reused_from"."""
     if not args.online:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     out = output_path(args, name)
     if args.dry_run:
         for c in configs:
-            print(f"{c.model} {c.method} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}")
+            print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}")
         return []
     have = done_keys(out)
     keys = [run_key(c.validate().defining_fields()) for c in configs]
+    wanted = set(keys)
+    for other in reuse_from:
+        found = [dict(r, reused_from=other) for r in read_rows(sibling_path(args, other))
+                 if r.get("key") in wanted - have]
+        if found:
+            append_rows(out, found)
+            have |= {r["key"] for r in found}
+            print(f"[{name}] reused {len(found)} rows from {other}", flush=True)
     todo = [(k, c) for k, c in zip(keys, configs) if k not in have]
     print(f"[{name}] {len(configs)} runs, {len(configs) - len(todo)} already in {out}, {len(todo)} to do",
           flush=True)
@@ -94,9 +113,8 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig]) ->
         append_rows(out, [row])
         elapsed = time.perf_counter() - start
         ppl = ", ".join(f"{k}={v:.2f}" for k, v in row["ppl"].items())
-        print(f"[{name}] {i}/{len(todo)} {config.method} {row['pattern']} s={config.sparsity}: {ppl} "
+        print(f"[{name}] {i}/{len(todo)} {config.method}+{config.allocator} {row['pattern']} s={config.sparsity}: {ppl} "
               f"({elapsed:.0f}s elapsed, ~{elapsed / i * (len(todo) - i):.0f}s left)", flush=True)
-    wanted = set(keys)
     return [r for r in read_rows(out) if r.get("key") in wanted]
 
 
@@ -120,8 +138,33 @@ def print_table(rows: list[dict], columns: list[str], row_label=lambda r: r["met
         print(f"| {label} | " + " | ".join(cells.get(c, "") for c in columns) + " |")
 
 
-def with_method(config: PruneConfig, method: str, pattern: str = "unstructured",
-                sparsity: Optional[float] = 0.5) -> PruneConfig:
+def with_method(config: PruneConfig, method: str, pattern: str = "unstructured", sparsity: Optional[float] = 0.5,
+                allocator: str = "uniform", allocator_args: Optional[dict] = None) -> PruneConfig:
     if method == "dense":
-        sparsity, pattern = 0.0, "unstructured"
-    return replace(config, method=method, pattern=pattern, sparsity=None if pattern != "unstructured" else sparsity)
+        sparsity, pattern, allocator, allocator_args = 0.0, "unstructured", "uniform", None
+    return replace(config, method=method, pattern=pattern, sparsity=None if pattern != "unstructured" else sparsity,
+                   allocator=allocator, allocator_args=allocator_args)
+
+
+# NeuroAL's search set per scale: the official 8 sequences at paper scale (1/16 of the 128 calibration
+# sequences); 4 x 512 tokens at default scale (1/8 of 32, to keep a run within ~10 minutes on 2 cores).
+NEUROAL_ARGS = {"tiny": {"search_samples": 2}, "default": {"search_samples": 4}, "paper": {"search_samples": 8}}
+OWL_ARGS = {"M": 5.0, "lambda": 0.08}  # the OWL README's commands (LLaMA-7B, 70%)
+
+
+def allocator_args_for(allocator: str, scale: str) -> Optional[dict]:
+    return {"owl": OWL_ARGS, "neuroal": NEUROAL_ARGS[scale]}.get(allocator)
+
+
+def allocator_grid(args: argparse.Namespace, paper_models: Iterable[str], scorers: list[str],
+                   sparsities: list[float], allocators: list[str]) -> list[PruneConfig]:
+    """dense, then sparsity-major: every scorer x allocator at the first sparsity before the next sparsity."""
+    configs = []
+    for model in models_for(args, paper_models):
+        base = base_config(args, model=model)
+        configs.append(with_method(base, "dense"))
+        for s in sparsities:
+            for scorer in scorers:
+                configs += [with_method(base, scorer, sparsity=s, allocator=a,
+                                        allocator_args=allocator_args_for(a, args.scale)) for a in allocators]
+    return configs

@@ -7,8 +7,10 @@ times one dense forward pass of the whole model over it (the reference), then pr
   memory ratio = peak RSS while pruning / RSS with the model and calibration ids loaded
   solve seconds = time spent in score/mask/update alone (what the Wanda paper's Table 6 calls pruning time: it
                  excludes the forward passes)
+A method may carry an allocator, "wanda+owl" or "wanda+neuroal": its search counts as pruning time, and the row
+records the allocator's own seconds and extra forward passes (compare with the plain "wanda" row).
 Rows go to results/pruning_cost.jsonl (one per method and scale; rerun with --force to measure again).
-  python experiments/pruning_cost.py [--scale default] [--methods wanda,sparsegpt]
+  python experiments/pruning_cost.py [--scale default] [--methods wanda,sparsegpt,wanda+neuroal]
 """
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ import time
 import psutil
 import torch
 
-from common import ROOT, SCALES, output_path, parser
+from common import ROOT, SCALES, allocator_args_for, output_path, parser
 
 NAME = "pruning_cost"
-DEFAULT_METHODS = ["magnitude", "wanda", "stade", "sparsegpt"]
+DEFAULT_METHODS = ["magnitude", "wanda", "stade", "sparsegpt", "wanda+owl", "wanda+neuroal"]
 
 
 class RssSampler:
@@ -49,7 +51,7 @@ class RssSampler:
         self._thread.join()
 
 
-def worker(method_name: str, scale: str, model_spec: str | None, batch_size: int | None = None) -> dict:
+def worker(spec: str, scale: str, model_spec: str | None, batch_size: int | None = None) -> dict:
     """Runs in its own process so that memory peaks of one method do not hide another's."""
     import methods
     from methods.data import calibration_samples
@@ -78,21 +80,34 @@ def worker(method_name: str, scale: str, model_spec: str | None, batch_size: int
 
     # Prune first, so the memory peak is pruning's own (a full-model forward with logits inflates the RSS
     # and the allocator keeps it); the reference forward runs afterwards on the same, now warm, process.
+    method_name, _, allocator_name = spec.partition("+")
     method = methods.METHODS[method_name]
+    allocator = methods.ALLOCATORS[allocator_name or "uniform"]
+    sparsity = 0.7 if allocator.allocate else 0.5  # allocators are run at the papers' 70%
+    allocation, allocate_s = None, 0.0
     with RssSampler() as rss:
         t = time.perf_counter()
-        report = methods.prune_model(loaded.model, method, calib if method.uses_data else None, 0.5,
-                                     batch_size=bs, device=device, progress=False)
+        if allocator.allocate:
+            args = allocator.resolve_args(allocator_args_for(allocator.name, scale))
+            allocation = allocator.allocate(methods.AllocationContext(loaded.model, method, calib, sparsity, bs,
+                                                                      device, args, progress=False))
+            allocate_s = time.perf_counter() - t
+        report = methods.prune_model(loaded.model, method, calib if method.uses_data else None, sparsity,
+                                     batch_size=bs, device=device, plan=allocation, progress=False)
         prune_s = time.perf_counter() - t
     forward_full = dense_forward(loaded.model)  # zeros do not make dense matmuls cheaper: same cost as dense
     forward_body = dense_forward(loaded.model.get_decoder())  # what the engine runs (no lm_head)
-    return {"experiment": NAME, "scale": scale, "method": method_name, "model": loaded.provenance,
+    extra_passes = allocation.info.get("forward_passes", 0) if allocation else 0
+    return {"experiment": NAME, "scale": scale, "method": spec, "sparsity": sparsity, "model": loaded.provenance,
+            "allocate_s": allocate_s, "allocator_forward_passes": extra_passes,
+            "allocation": {k: v for k, v in (allocation.info if allocation else {}).items()
+                           if not k.endswith("objective")},
             "calibration": {"source": preset["calib"], "nsamples": preset["nsamples"], "seqlen": preset["seqlen"],
                             "seed": 0}, "batch_size": bs,
             "dense_forward_s": forward_full, "dense_forward_decoder_s": forward_body, "prune_s": prune_s,
             "time_ratio": prune_s / forward_full, "time_ratio_decoder": prune_s / forward_body,
             "solve_s": report.seconds["solve"], "phase_seconds": report.seconds,
-            "forward_passes": report.forward_passes,
+            "forward_passes": report.forward_passes + extra_passes,
             "rss_model_mb": base_rss / 2**20, "peak_rss_prune_mb": rss.peak / 2**20,
             "memory_ratio": rss.peak / base_rss, "provenance": provenance()}
 

@@ -38,4 +38,48 @@ def test_dry_run_lists_paper_grid(capsys):
     main_perplexity.main(["--scale", "paper", "--dry-run"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == len(main_perplexity.PAPER_MODELS) * (1 + 3 * (len(main_perplexity.METHODS["paper"]) - 1))
-    assert any("huggyllama/llama-7b sparsegpt 2:4" in l for l in lines)
+    assert any("huggyllama/llama-7b sparsegpt+uniform 2:4" in l for l in lines)
+
+
+def test_owl_then_neuroal_tiny_reuses_rows(llama_dir, corpus_file, tmp_path, capsys):
+    import neuroal_topup
+    import owl_high_sparsity
+
+    owl_out, neuro_out = tmp_path / "owl_high_sparsity.jsonl", tmp_path / "neuroal_topup.jsonl"
+    owl_high_sparsity.main(_args(llama_dir, corpus_file, owl_out))
+    owl_rows = [json.loads(l) for l in owl_out.read_text().splitlines()]
+    assert [(r["method"], r["allocator"]) for r in owl_rows] == [
+        ("dense", "uniform"), ("wanda", "uniform"), ("wanda", "owl"), ("stade", "uniform"), ("stade", "owl")]
+    owl = [r for r in owl_rows if r["allocator"] == "owl"]
+    assert all(r["allocation"]["block_sparsity"] and r["config"]["allocator_args"] == {"M": 5.0, "lambda": 0.08}
+               for r in owl)
+    # width-64 rows: each row prunes floor(64 * s) weights, up to 1/64 below the target
+    assert all(0.7 - 1 / 64 <= r["sparsity_achieved"] <= 0.7 for r in owl_rows[1:])
+    capsys.readouterr()
+    neuroal_topup.main(_args(llama_dir, corpus_file, neuro_out))
+    out = capsys.readouterr().out
+    assert "reused 3 rows from owl_high_sparsity" in out  # dense, wanda uniform, wanda owl
+    rows = [json.loads(l) for l in neuro_out.read_text().splitlines()]
+    assert len(rows) == 7 and sum("reused_from" in r for r in rows) == 3
+    neuro = {r["method"]: r for r in rows if r["allocator"] == "neuroal"}
+    assert neuro["wanda"]["allocation"]["row_lambda"] is not None
+    assert "row_step" in neuro["sparsegpt"]["allocation"]  # block-only, as the official code
+    assert neuro["wanda"]["config"]["allocator_args"]["search_samples"] == 2
+    assert "lambda_block=" in out
+
+
+@pytest.mark.skipif(not __import__("methods.assets", fromlist=["x"]).embedded_available(),
+                    reason="embedded corpora not installed")
+@pytest.mark.parametrize("spec,passes", [("wanda", 2), ("wanda+owl", 3), ("magnitude+neuroal", None)])
+def test_pruning_cost_worker_with_allocators(llama_dir, spec, passes):
+    import pruning_cost
+
+    row = pruning_cost.worker(spec, "tiny", str(llama_dir))
+    assert row["method"] == spec and row["time_ratio"] > 0 and row["memory_ratio"] > 0
+    if "+" in spec:
+        assert row["sparsity"] == 0.7 and 0 < row["allocate_s"] < row["prune_s"]
+    if spec == "magnitude+neuroal":  # 29 alignment passes x 2 block runs x 2 of 8 samples, + no engine passes
+        assert row["allocation"]["alignment_passes"] == 29
+        assert row["forward_passes"] == pytest.approx(29 * 2 * 2 / 8)
+    else:
+        assert row["forward_passes"] == passes

@@ -1,0 +1,106 @@
+"""Figures from results/owl_high_sparsity.jsonl and results/neuroal_topup.jsonl (never reruns a model).
+
+  allocation_ppl.png       perplexity vs sparsity, one panel per scorer, one line per allocator (log scale)
+  allocation_profile.png   per-block sparsity at 70%: OWL (with each block's outlier ratio) and NeuroAL's choice
+  python analysis/allocation_figures.py
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SCORERS = ["magnitude", "wanda", "sparsegpt", "stade"]
+STYLE = {"uniform": ("tab:gray", "o"), "owl": ("tab:blue", "s"), "neuroal": ("tab:red", "^")}
+
+
+def _rows() -> list[dict]:
+    """Rows of both experiments, one per run key (NeuroAL's file reuses OWL's rows)."""
+    by_key = {}
+    for name in ("owl_high_sparsity", "neuroal_topup"):
+        path = ROOT / "results" / f"{name}.jsonl"
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    by_key.setdefault(row["key"], row)
+    return list(by_key.values())
+
+
+def _save(fig, name: str) -> None:
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(ROOT / "figures" / f"{name}.{ext}", dpi=150)
+    plt.close(fig)
+    print(f"wrote figures/{name}.png and .pdf")
+
+
+def ppl_figure(rows: list[dict]) -> None:
+    pruned = [r for r in rows if r["method"] != "dense"]
+    scorers = [s for s in SCORERS if any(r["method"] == s for r in pruned)]
+    if not scorers:
+        print("skip allocation_ppl: no allocator results yet")
+        return
+    corpus = next(iter(pruned[0]["ppl"]))
+    dense = next((r["ppl"][corpus] for r in rows if r["method"] == "dense"), None)
+    fig, axes = plt.subplots(1, len(scorers), figsize=(3.2 * len(scorers), 3.4), sharey=True, squeeze=False)
+    for ax, scorer in zip(axes[0], scorers):
+        for allocator, (color, marker) in STYLE.items():
+            pts = sorted((r["sparsity_target"], r["ppl"][corpus]) for r in pruned
+                         if r["method"] == scorer and r["allocator"] == allocator)
+            if pts:
+                ax.plot(*zip(*pts), color=color, marker=marker, label=allocator)
+        if dense:
+            ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
+        ax.set_yscale("log")
+        ax.set_title(scorer)
+        ax.set_xlabel("sparsity")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"perplexity ({corpus})")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(f"Uniform vs OWL vs NeuroAL sparsity, {pruned[0]['model']['model']} ({pruned[0].get('scale')} scale)",
+                 fontsize=10)
+    _save(fig, "allocation_ppl")
+
+
+def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
+    at = [r for r in rows if r.get("allocation") and abs(r["sparsity_target"] - sparsity) < 1e-9]
+    owl = next((r for r in at if r["allocator"] == "owl"), None)
+    neuro = [r for r in at if r["allocator"] == "neuroal"]
+    if owl is None and not neuro:
+        print("skip allocation_profile: no OWL/NeuroAL rows at 70% yet")
+        return
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    if owl:
+        blocks = owl["allocation"]["block_sparsity"]
+        ax.plot(range(len(blocks)), blocks, color=STYLE["owl"][0], marker="s", label="OWL (any scorer)")
+        ax2 = ax.twinx()
+        ax2.bar(range(len(blocks)), [100 * d for d in owl["allocation"]["outlier_ratios"]], color="tab:blue",
+                alpha=0.15)
+        ax2.set_ylabel("outlier ratio D_l (%)", color="tab:blue")
+    for r in neuro:
+        info = r["allocation"]
+        ax.plot(range(len(info["block_sparsity"])), info["block_sparsity"], marker="^", ms=3,
+                label=f"NeuroAL on {r['method']} (lambda {info['block_lambda']})")
+    ax.axhline(sparsity, color="k", lw=0.8, ls=":", label="uniform")
+    ax.set_xlabel("decoder block")
+    ax.set_ylabel("block sparsity")
+    ax.set_title(f"Per-block sparsity at {sparsity:.0%}")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    _save(fig, "allocation_profile")
+
+
+def main() -> None:
+    rows = _rows()
+    ppl_figure(rows)
+    profile_figure(rows)
+
+
+if __name__ == "__main__":
+    main()
