@@ -26,6 +26,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", "--batch_size", type=int, default=4)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--dtype", default="auto", help="auto | float32 | float16 | bfloat16")
+    p.add_argument("--zero-shot", "--zero_shot", default=None,
+                   help="lm-eval zero-shot tasks: offline (the embedded suite) | paper (the papers' 7 tasks, Hub) | "
+                        "task1,task2")
     p.add_argument("--output", default=None, help="append the JSON result row to this .jsonl file")
     p.add_argument("--online", action="store_true", help="allow Hugging Face Hub downloads")
     p.add_argument("--no-progress", action="store_true")
@@ -59,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _summary(row: dict) -> str:
     ppl = " ".join(f"ppl[{k}]={v:.3f}" for k, v in row["ppl"].items())
+    for task, metrics in (row.get("zero_shot") or {}).get("tasks", {}).items():
+        ppl += f" {task}={metrics.get('acc', float('nan')):.4f}"
     sp = f"sparsity={row['sparsity_achieved']:.4f}" if "sparsity_achieved" in row else ""
     return f"{row.get('method', 'eval')} {row.get('pattern', '')} {sp} {ppl} ({sum_seconds(row):.1f}s)".strip()
 
@@ -106,14 +111,14 @@ def main(argv: list[str] | None = None) -> int:
                 calib=args.calib, nsamples=args.nsamples, seqlen=args.seqlen,
                 seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
                 propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
-                revision=args.revision)
+                revision=args.revision, zero_shot=args.zero_shot)
             row = methods.run(config, save=args.save, progress=not args.no_progress)
         else:
             from methods.pipeline import eval_only
             row = eval_only(args.model, corpora, seqlen=args.eval_seqlen or args.seqlen,
                             max_windows=args.eval_windows or None, batch_size=args.batch_size,
                             device=args.device, dtype=args.dtype, revision=args.revision,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, zero_shot_tasks=args.zero_shot)
     except (KeyError, ValueError, OSError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)

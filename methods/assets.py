@@ -237,6 +237,9 @@ def embedded_available() -> bool:
 
 
 def setup(force: bool = False) -> dict:
+    from .tasks import build_suite  # the offline zero-shot suite is generated from the evaluation corpus
+
     counts = build_corpora(force=force)
     model_dir = embedded_model_dir()
-    return {"model_dir": str(model_dir), "corpora": counts, "cache": str(cache_dir())}
+    suite = build_suite(force=force)
+    return {"model_dir": str(model_dir), "corpora": counts, "zero_shot_suite": suite, "cache": str(cache_dir())}

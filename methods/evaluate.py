@@ -2,12 +2,24 @@
 
 ppl = exp( (1 / (n * (L-1))) * sum_windows sum_{t=1}^{L-1} -log p(x_t | x_<t) ) over n non-overlapping windows
 of L tokens (each window starts a fresh context; the official code's mean-loss-times-L bookkeeping gives the same
-value because every window has the same length). Zero-shot evaluation through lm-eval comes in evaluate's
-zero-shot issue.
+value because every window has the same length).
+
+Zero-shot: the stock lm-eval package (pinned) on the in-memory model, `HFLM(pretrained=model, tokenizer=...)`, no
+vendored harness and no saving to disk. Task specs: "offline" (the suite of methods/tasks.py, generated from the
+embedded evaluation corpus), "paper" (the seven tasks every seed paper reports; need the Hub), or a comma list.
+The papers report plain accuracy (`acc`) for every task (the STADE code reads 'acc,none'; Wanda's numbers match
+acc), so the tables use `acc`; `acc_norm` is recorded where a task has it.
 """
 from __future__ import annotations
 
+import difflib
+import functools
+import logging
 import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,3 +40,107 @@ def perplexity(model: nn.Module, windows: torch.Tensor, batch_size: int = 4, dev
         total_nll += float(nll)
         total_tokens += targets.numel()
     return math.exp(total_nll / total_tokens)
+
+
+PAPER_TASKS = ("boolq", "rte", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa")
+TABLE_METRIC = "acc"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Resolved zero-shot tasks: names, extra task folders, and whether lm-eval's own registry is needed."""
+
+    tasks: tuple[str, ...]
+    include: tuple[str, ...] = ()
+    registry: bool = True
+
+
+def resolve_tasks(spec: str) -> TaskSpec:
+    """'offline' | 'paper' | comma list of lm-eval task names and/or paths to task YAML files."""
+    from .tasks import OFFLINE_TASKS, build_suite, suite_dir
+
+    items = [t.strip() for t in spec.split(",") if t.strip()]
+    if not items:
+        raise ValueError("empty zero-shot task list")
+    tasks, include, local = [], [], set(OFFLINE_TASKS)
+    for item in items:
+        if item == "offline":
+            tasks += OFFLINE_TASKS
+        elif item == "paper":
+            tasks += PAPER_TASKS
+        elif item.endswith((".yaml", ".yml")):
+            path = Path(item)
+            if not path.is_file():
+                raise ValueError(f"zero-shot task file {item} does not exist")
+            import yaml
+
+            try:
+                config = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as err:
+                raise ValueError(f"zero-shot task file {item} is not valid YAML: {err}") from None
+            name = config.get("task") if isinstance(config, dict) else None
+            if not isinstance(name, str):
+                raise ValueError(f"zero-shot task file {item} has no 'task:' name")
+            tasks.append(name)
+            local.add(name)
+            include.append(str(path.resolve().parent))
+        else:
+            tasks.append(item)
+    if any(t in OFFLINE_TASKS for t in tasks):
+        build_suite()  # idempotent; generated from the embedded evaluation corpus
+        include.append(str(suite_dir()))
+    registry = any(t not in local for t in tasks)
+    return TaskSpec(tuple(dict.fromkeys(tasks)), tuple(dict.fromkeys(include)), registry)
+
+
+@functools.lru_cache(maxsize=4)
+def task_manager(include: tuple[str, ...] = (), registry: bool = True):
+    """lm-eval's task index, cached. Indexing lm-eval's own registry reads every bundled YAML (~10 s), so it is
+    skipped when only local tasks (the offline suite, YAML files) are asked for."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=list(include) or None, include_defaults=registry)
+
+
+def check_tasks(tasks: Sequence[str], manager) -> None:
+    known = set(manager.all_tasks)
+    for task in tasks:
+        if task not in known:
+            close = difflib.get_close_matches(task, sorted(known), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown lm-eval task {task!r}.{hint}")
+
+
+def check_zero_shot_spec(spec: str) -> TaskSpec:
+    """Resolve a spec and check every task exists, before any pruning is spent."""
+    resolved = resolve_tasks(spec)
+    check_tasks(resolved.tasks, task_manager(resolved.include, resolved.registry))
+    return resolved
+
+
+def zero_shot(model: nn.Module, tokenizer, spec: str, *, batch_size: int = 16, limit: Optional[int] = None) -> dict:
+    """0-shot accuracy of an in-memory model on lm-eval tasks (`spec`: see resolve_tasks).
+
+    Returns {"tasks": {task: {"acc": ..., "acc_norm": ..., "n": ...}}, "metric": "acc", "lm_eval_version": ...,
+    "seconds": ...}."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    t = time.perf_counter()
+    resolved = check_zero_shot_spec(spec)
+    tasks = list(resolved.tasks)
+    manager = task_manager(resolved.include, resolved.registry)
+    device = next(model.parameters()).device
+    logging.getLogger("lm_eval").setLevel(logging.WARNING)
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
+    out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, num_fewshot=0,
+                                  limit=limit, bootstrap_iters=0, log_samples=False)
+    results = {}
+    for task in tasks:
+        raw = out["results"][task]
+        metrics = {k.split(",")[0]: float(v) for k, v in raw.items()
+                   if "," in k and not k.split(",")[0].endswith("_stderr") and isinstance(v, (int, float))}
+        metrics["n"] = int(out.get("n-samples", {}).get(task, {}).get("effective", 0))
+        results[task] = metrics
+    return {"spec": spec, "tasks": results, "metric": TABLE_METRIC, "lm_eval_version": lm_eval.__version__,
+            "seconds": time.perf_counter() - t}

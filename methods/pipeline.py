@@ -11,7 +11,7 @@ import torch
 from .base import ALLOCATORS, METHODS, AllocationContext
 from .data import calibration_samples, eval_windows, get_corpus
 from .engine import prune_model
-from .evaluate import perplexity
+from .evaluate import check_zero_shot_spec, perplexity, zero_shot
 from .masks import Pattern, check_sparsity, sparsity_report
 from .models import EMBEDDED, LoadedModel, load_model, prunable_linears, save_model
 from .results import peak_rss_mb, provenance, run_key
@@ -33,6 +33,7 @@ class PruneConfig:
     eval: tuple[str, ...] = ("wiki_vital",)
     eval_seqlen: Optional[int] = None  # None = seqlen
     eval_windows: Optional[int] = 80
+    zero_shot: Optional[str] = None  # "offline" | "paper" | "task1,task2" (lm-eval), None = perplexity only
     propagate: str = "pruned"
     batch_size: int = 4
     device: str = "auto"
@@ -72,6 +73,8 @@ class PruneConfig:
             get_corpus(corpus)
         if self.propagate not in ("pruned", "dense"):
             raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
+        if self.zero_shot is not None:
+            check_zero_shot_spec(self.zero_shot)
         return self
 
     @property
@@ -83,8 +86,9 @@ class PruneConfig:
         out = asdict(self)
         for k in ("device", "batch_size"):
             out.pop(k)
-        if out["allocator_args"] is None:  # keeps the keys of uniform runs as they were before allocators
-            out.pop("allocator_args")
+        for name in ("allocator_args", "zero_shot"):  # unset: the keys of earlier runs stay valid
+            if out[name] is None:
+                out.pop(name)
         return out
 
 
@@ -96,14 +100,18 @@ def check_context(loaded: LoadedModel, *lengths: int) -> None:
 
 
 def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, max_windows: Optional[int],
-                   batch_size: int = 4, data_files: Optional[dict] = None, progress: bool = True) -> dict:
+                   batch_size: int = 4, data_files: Optional[dict] = None, progress: bool = True,
+                   zero_shot_tasks: Optional[str] = None) -> dict:
     device = next(loaded.model.parameters()).device
     ppl, sizes = {}, {}
     for corpus in corpora:
         windows = eval_windows(corpus, loaded.tokenizer, seqlen, max_windows, data_files)
         ppl[corpus] = perplexity(loaded.model, windows, batch_size, device, progress, desc=f"ppl {corpus}")
         sizes[corpus] = {"windows": windows.shape[0], "seqlen": seqlen, "tokens": windows.numel()}
-    return {"ppl": ppl, "eval_sizes": sizes}
+    out = {"ppl": ppl, "eval_sizes": sizes}
+    if zero_shot_tasks:
+        out["zero_shot"] = zero_shot(loaded.model, loaded.tokenizer, zero_shot_tasks)
+    return out
 
 
 def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = True,
@@ -144,7 +152,7 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
 
     t = time.perf_counter()
     evaluation = evaluate_model(loaded, tuple(config.eval), eval_seqlen, config.eval_windows,
-                                max(1, config.batch_size // 2), config.eval_data_files, progress)
+                                max(1, config.batch_size // 2), config.eval_data_files, progress, config.zero_shot)
     seconds["eval"] = time.perf_counter() - t
     if save:
         save_model(loaded.model, loaded.tokenizer, save)
@@ -178,16 +186,19 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
 
 def eval_only(model: str, corpora: tuple[str, ...], *, seqlen: int = 512, max_windows: Optional[int] = 80,
               batch_size: int = 4, device: str = "auto", dtype: str = "auto", revision: Optional[str] = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, zero_shot_tasks: Optional[str] = None) -> dict[str, Any]:
     """Evaluate a dense or saved model; returns a result row."""
     t = time.perf_counter()
     loaded = load_model(model, device=device, dtype=dtype, revision=revision)
     check_context(loaded, seqlen)
     load_s = time.perf_counter() - t
-    evaluation = evaluate_model(loaded, corpora, seqlen, max_windows, batch_size, progress=progress)
+    evaluation = evaluate_model(loaded, corpora, seqlen, max_windows, batch_size, progress=progress,
+                                zero_shot_tasks=zero_shot_tasks)
     achieved = sparsity_report(prunable_linears(loaded.model))
     fields_ = {"model": model, "revision": revision, "eval": list(corpora), "seqlen": seqlen,
                "max_windows": max_windows, "dtype": dtype}
+    if zero_shot_tasks:
+        fields_["zero_shot"] = zero_shot_tasks
     return {"key": run_key(fields_), "config": fields_, "model": loaded.provenance, "method": "eval",
             "sparsity_achieved": achieved["overall"], **evaluation,
             "seconds": {"load": load_s, "eval": time.perf_counter() - t - load_s},

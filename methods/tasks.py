@@ -1,0 +1,158 @@
+"""The offline zero-shot suite: lm-eval tasks generated from the embedded *evaluation* corpus.
+
+No benchmark data set is reachable offline, so the default scale evaluates zero-shot ability on two tasks built
+deterministically (seeded) from the evaluation split of `wiki_vital` (never from a calibration split):
+  stade_lastword   LAMBADA-style: a passage of 2-4 sentences whose final word already occurred earlier in the
+                   passage (LAMBADA's "inferable from context" idea); predict that word. Metric: acc = the whole
+                   word is the greedy continuation (lm-eval `loglikelihood`, `is_greedy`). Chance is ~0.
+  stade_nextsent   two consecutive sentences; choose the true next sentence among it and 3 distractors, sentences at
+                   the same position in other articles with a similar length. Metric: acc (chance 25%); acc_norm is
+                   recorded too.
+The files go to the cache (`<cache>/lm_eval_tasks/stade_offline/`), with a manifest (source corpus and split, item
+counts, a hash of the items). Paper-scale tasks come from lm-eval's own registry and need the Hub.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+from typing import Optional
+
+from .assets import cache_dir
+from .data import get_corpus
+
+SOURCE = ("wiki_vital", "eval")  # (corpus, role): the evaluation split, never the calibration one
+OFFLINE_TASKS = ("stade_lastword", "stade_nextsent")
+CHANCE = {"stade_lastword": 0.0, "stade_nextsent": 0.25}
+SIZES = {"stade_lastword": 300, "stade_nextsent": 150}
+SEED = 1234
+VERSION = 3  # bump when the generator changes: a cached suite of another version is rebuilt
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'(])")
+_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
+def suite_dir() -> Path:
+    return cache_dir() / "lm_eval_tasks" / "stade_offline"
+
+
+def sentences(text: str) -> list[str]:
+    """The leading run of sentences (split on final punctuation followed by a capital) that have 6-45 words;
+    stops at the first one outside that range, so a passage is always contiguous text."""
+    out = []
+    for s in _SENTENCE.split(text):
+        if not 6 <= len(s.split()) <= 45:
+            break
+        out.append(s.strip())
+    return out
+
+
+def lastword_items(docs: list[str], n: int, rng: random.Random) -> list[dict]:
+    items = []
+    for doc in docs:
+        sents = sentences(doc)
+        for k in (4, 3, 2):  # the longest passage that qualifies
+            if len(sents) < k:
+                continue
+            passage = " ".join(sents[:k])
+            body = passage.rstrip(".!?\"')")
+            words = body.split()
+            target = words[-1]
+            if not _WORD.fullmatch(target) or not re.search(rf"\b{re.escape(target)}\b", " ".join(words[:-1])):
+                continue
+            # lm-eval scores a loglikelihood target as given: the word boundary is part of the target
+            items.append({"context": " ".join(words[:-1]), "target": " " + target})
+            break
+    rng.shuffle(items)
+    return items[:n]
+
+
+def nextsent_items(docs: list[str], n: int, rng: random.Random, distractors: int = 3) -> list[dict]:
+    split = [sentences(d) for d in docs]
+    pool = [(i, s[2]) for i, s in enumerate(split) if len(s) >= 3]
+    items = []
+    for i, sents in enumerate(split):
+        if len(sents) < 3:
+            continue
+        true = sents[2]
+        similar = [s for j, s in pool if j != i and 0.7 <= len(s.split()) / len(true.split()) <= 1.4]
+        if len(similar) < distractors:
+            continue
+        choices = rng.sample(similar, distractors) + [true]
+        rng.shuffle(choices)
+        items.append({"context": f"{sents[0]} {sents[1]}", "choices": choices, "answer": choices.index(true)})
+    rng.shuffle(items)
+    return items[:n]
+
+
+_YAML = {
+    "stade_lastword": """task: stade_lastword
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: loglikelihood
+doc_to_text: context
+doc_to_target: target
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: perplexity
+    aggregation: perplexity
+    higher_is_better: false
+metadata:
+  version: 1.0
+""",
+    "stade_nextsent": """task: stade_nextsent
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: context
+doc_to_choice: choices
+doc_to_target: answer
+target_delimiter: " "
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+  - metric: acc_norm
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+""",
+}
+
+
+def build_suite(out: Optional[Path] = None, force: bool = False, docs: Optional[list[str]] = None) -> dict:
+    """Write the two tasks (YAML + JSONL) and a manifest; idempotent unless `force`. Returns the manifest."""
+    out = Path(out or suite_dir())
+    manifest_path = out / "manifest.json"
+    if manifest_path.exists() and not force and docs is None:
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("version") == VERSION:
+            return manifest
+    corpus, role = SOURCE
+    docs = docs if docs is not None else get_corpus(corpus).documents(role)
+    rng = random.Random(SEED)
+    items = {"stade_lastword": lastword_items(docs, SIZES["stade_lastword"], rng),
+             "stade_nextsent": nextsent_items(docs, SIZES["stade_nextsent"], rng)}
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"version": VERSION, "source": {"corpus": corpus, "role": role}, "seed": SEED, "tasks": {}}
+    for task, rows in items.items():
+        if not rows:
+            raise ValueError(f"the evaluation corpus yielded no items for {task}")
+        data = out / f"{task}.jsonl"
+        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        data.write_text(text)
+        (out / f"{task}.yaml").write_text(_YAML[task].format(data=json.dumps(str(data))))
+        manifest["tasks"][task] = {"items": len(rows), "chance": CHANCE[task],
+                                   "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    manifest_path.write_text(json.dumps(manifest, indent=2))
+    return manifest
