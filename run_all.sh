@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
 
-EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup pruning_cost)
+EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'

@@ -28,7 +28,7 @@ def paper_numbers() -> list[dict]:
 def _emit(lines: list[str], tex: list[str], label: str, cells: list[str]) -> None:
     """Append one table row to the Markdown and LaTeX versions."""
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    tex.append(label.replace("`", "").replace("_", "\\_") + " & " + " & ".join(
+    tex.append(label.replace("`", "").replace("_", "\\_").replace("%", "\\%") + " & " + " & ".join(
         re.sub(r"(\d)x$", r"\1$\\times$", c.replace("%", "\\%").replace(",", "{,}")) for c in cells) + " \\\\")
 
 
@@ -200,6 +200,40 @@ def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
     return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
 
 
+def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
+    """One line per pruned model: perplexity, accuracy (lm-eval `acc`) per task and their mean; the Wanda paper's
+    LLaMA-7B 7-task mean beside it (a different model and task set: ordering only)."""
+    rows = [r for r in rows if r.get("zero_shot")]
+    if not rows:
+        return "", ""
+    corpus = next(iter(rows[0]["ppl"]))
+    tasks = list(rows[0]["zero_shot"]["tasks"])
+    paper = {p["method"]: p["value"] for p in paper_numbers() if p["paper"] == "wanda" and p["table"] == "Table 2"}
+    head = ["model", f"ppl {corpus}"] + tasks + ["mean", "Wanda paper mean (LLaMA-7B, 7 tasks)"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    tex = ["\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
+           " & ".join(h.replace("_", "\\_") for h in head) + " \\\\ \\hline"]
+    for r in rows:
+        accs = [r["zero_shot"]["tasks"][t]["acc"] for t in tasks]
+        label = "dense" if r["method"] == "dense" else (
+            f"{r['method']} {_column(r['method'], r['pattern'], r['sparsity_target'])}"
+            + (f" + {r['allocator']}" if r["allocator"] != "uniform" else ""))
+        ref = paper.get(r["method"], "") if r["pattern"] == "unstructured" and r["allocator"] == "uniform" and \
+            r["sparsity_target"] in (0.0, 0.5) else ""
+        _emit(lines, tex, label, [f"{r['ppl'][corpus]:.2f}"] + [f"{100 * a:.1f}" for a in accs]
+              + [f"{100 * sum(accs) / len(accs):.1f}", ref])
+    tex.append("\\end{tabular}")
+    zs = rows[0]["zero_shot"]
+    seconds = sorted(r["zero_shot"]["seconds"] for r in rows)
+    caption = (f"Accuracy in % (lm-eval {zs['lm_eval_version']}, 0-shot, metric `{zs['metric']}`), tasks "
+               f"`{zs.get('spec', '')}`; model `{rows[0]['model']['model']}` ({rows[0].get('scale', '?')} scale). "
+               "Chance: stade_lastword ~0 (greedy whole-word match), stade_nextsent 25% (1 of 4). The offline suite "
+               "is generated from the evaluation corpus (methods/tasks.py); the paper column is the Wanda paper's "
+               f"LLaMA-7B mean over its 7 tasks (unverified; ordering only). Zero-shot time per model: median "
+               f"{seconds[len(seconds) // 2]:.0f} s on this machine.")
+    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+
+
 def update_readme(blocks: dict[str, str]) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -215,6 +249,7 @@ def main() -> None:
     blocks = {}
     for name, builder in (("main_perplexity", main_perplexity_table), ("pruning_cost", pruning_cost_table),
                           ("owl_high_sparsity", allocator_table), ("neuroal_topup", allocator_table),
+                          ("zero_shot", zero_shot_table),
                           ("corpora_stats", corpora_table), ("theory_verdicts", theory_table)):
         md, tex = builder(read_jsonl(RESULTS / f"{name}.jsonl"))
         if md:

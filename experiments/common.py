@@ -45,6 +45,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="results file (default: results/[tiny/]<name>.jsonl)")
     p.add_argument("--device", default="auto")
     p.add_argument("--online", action="store_true", help="allow Hub downloads (paper scale)")
+    p.add_argument("--methods", default=None,
+                   help="run only these scorers of the grid (comma-separated; the dense row is always kept)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -89,6 +91,9 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     out = output_path(args, name)
+    if getattr(args, "methods", None):
+        keep = set(args.methods.split(","))
+        configs = [c for c in configs if c.method in keep or c.method == "dense"]
     if args.dry_run:
         for c in configs:
             print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}")

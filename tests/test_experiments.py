@@ -83,3 +83,21 @@ def test_pruning_cost_worker_with_allocators(llama_dir, spec, passes):
         assert row["forward_passes"] == pytest.approx(29 * 2 * 2 / 8)
     else:
         assert row["forward_passes"] == passes
+
+
+def test_zero_shot_tiny(llama_dir, corpus_file, tmp_path, capsys):
+    import zero_shot
+
+    data = tmp_path / "mc.jsonl"
+    data.write_text("".join(json.dumps({"context": f"item {i}", "choices": ["a b", "c d e"], "answer": i % 2}) + "\n"
+                            for i in range(4)))
+    task = tmp_path / "mc.yaml"
+    task.write_text(f"task: tiny_exp_mc\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}"
+                    "\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: context\ndoc_to_choice: choices\n"
+                    "doc_to_target: answer\nmetric_list:\n  - metric: acc\n")
+    out = tmp_path / "zero_shot.jsonl"
+    zero_shot.main(_args(llama_dir, corpus_file, out) + ["--zero-shot", str(task)])
+    rows = [json.loads(l) for l in out.read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["dense", "wanda"]
+    assert all(r["zero_shot"]["tasks"]["tiny_exp_mc"]["n"] == 4 for r in rows)
+    assert "tiny_exp_mc=" in capsys.readouterr().out
