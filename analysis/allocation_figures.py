@@ -91,7 +91,7 @@ def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
     ax.set_xlabel("decoder block")
     ax.set_ylabel("block sparsity")
     ax.set_title(f"Per-block sparsity at {sparsity:.0%}")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     _save(fig, "allocation_profile")
 

@@ -31,7 +31,7 @@ def label(row: dict) -> str:
 
 def main(argv=None):
     args = parser(__doc__).parse_args(argv)
-    rows = run_grid(NAME, args, grid(args), reuse_from=["main_perplexity"])
+    rows = run_grid(NAME, args, grid(args), reuse_from=["main_perplexity", "neuroal_topup"])
     if rows:
         print_table(rows, ["dense"] + [f"{s:.0%}" for s in sorted(SPARSITIES[args.scale])], label)
 
