@@ -45,6 +45,9 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="results file (default: results/[tiny/]<name>.jsonl)")
     p.add_argument("--device", default="auto")
     p.add_argument("--online", action="store_true", help="allow Hub downloads (paper scale)")
+    p.add_argument("--zero-shot", "--zero_shot", default=None,
+                   help="also evaluate lm-eval zero-shot tasks on every row: offline | paper | task1,task2 | file.yaml "
+                        "(scripts whose paper reports zero-shot default to 'paper' at paper scale)")
     p.add_argument("--methods", default=None,
                    help="run only these scorers of the grid (comma-separated; the dense row is always kept)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
@@ -52,12 +55,17 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def base_config(args: argparse.Namespace, **overrides) -> PruneConfig:
+def base_config(args: argparse.Namespace, *, paper_zero_shot: bool = False, **overrides) -> PruneConfig:
+    """The scale's preset with the command line's overrides. paper_zero_shot: the paper reports zero-shot accuracy
+    beside this table, so paper-scale rows evaluate the papers' seven tasks unless --zero-shot says otherwise."""
     preset = dict(SCALES[args.scale])
     if args.calib:
         preset["calib"] = args.calib
     if args.eval:
         preset["eval"] = tuple(args.eval.split(","))
+    zero_shot = getattr(args, "zero_shot", None) or ("paper" if paper_zero_shot and args.scale == "paper" else None)
+    if zero_shot:
+        preset["zero_shot"] = zero_shot
     preset.update(overrides)
     return PruneConfig(device=args.device, **preset)
 
@@ -96,7 +104,8 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
     if args.dry_run:
         for c in configs:
-            print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}")
+            print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
+                  + (f" zero-shot={c.zero_shot}" if c.zero_shot else ""))
         return []
     have = done_keys(out)
     keys = [run_key(c.validate().defining_fields()) for c in configs]
@@ -166,7 +175,7 @@ def allocator_grid(args: argparse.Namespace, paper_models: Iterable[str], scorer
     """dense, then sparsity-major: every scorer x allocator at the first sparsity before the next sparsity."""
     configs = []
     for model in models_for(args, paper_models):
-        base = base_config(args, model=model)
+        base = base_config(args, model=model, paper_zero_shot=True)
         configs.append(with_method(base, "dense"))
         for s in sparsities:
             for scorer in scorers:

@@ -27,7 +27,7 @@ def grid(args):
     """Pattern-major order, so an interrupted run has every method at 50% before any N:M row."""
     configs = []
     for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model)
+        base = base_config(args, model=model, paper_zero_shot=True)
         configs.append(with_method(base, "dense"))
         for pattern in PATTERNS[args.scale]:
             configs += [with_method(base, m, pattern) for m in METHODS[args.scale] if m != "dense"]

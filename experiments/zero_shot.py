@@ -26,9 +26,8 @@ PAPER_MODELS = ["huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf"]
 
 def grid(args):
     configs = []
-    tasks = args.zero_shot or TASKS[args.scale]
     for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model, zero_shot=tasks)
+        base = base_config(args, model=model, zero_shot=args.zero_shot or TASKS[args.scale])
         configs.append(with_method(base, "dense"))
         configs += [with_method(base, m) for m in AT_50[args.scale]]
         configs += [with_method(base, "wanda", sparsity=0.7, allocator=a, allocator_args=allocator_args_for(a, args.scale))
@@ -38,9 +37,7 @@ def grid(args):
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--zero-shot", default=None, help="override the scale's task spec (see python -m methods)")
-    args = p.parse_args(argv)
+    args = parser(__doc__).parse_args(argv)
     rows = run_grid(NAME, args, grid(args))
     for r in rows:
         accs = " ".join(f"{t}={m['acc']:.3f}" for t, m in r["zero_shot"]["tasks"].items())
