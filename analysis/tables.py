@@ -71,12 +71,16 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
     if not rows:
         return "", ""
     r0 = rows[0]
-    lines = ["| method | prune time / dense forward | (decoder only) | solve s | forward passes | peak RSS / model RSS |",
-             "|---|---|---|---|---|---|"]
-    tex = ["\\begin{tabular}{lrrrrr}", "method & time ratio & decoder ratio & solve s & passes & memory ratio \\\\ \\hline"]
-    for r in sorted(rows, key=lambda r: METHOD_ORDER.index(r["method"]) if r["method"] in METHOD_ORDER else 99):
-        cells = [f"{r['time_ratio']:.2f}x", f"{r['time_ratio_decoder']:.2f}x", f"{r['solve_s']:.1f}",
-                 str(r["forward_passes"]), f"{r['memory_ratio']:.2f}x"]
+    lines = ["| method | sparsity | prune time / dense forward | (decoder only) | solve s | allocator s | forward passes "
+             "| peak RSS / model RSS |", "|---|---|---|---|---|---|---|---|"]
+    tex = ["\\begin{tabular}{lrrrrrrr}", "method & sparsity & time ratio & decoder ratio & solve s & allocator s & passes & "
+           "memory ratio \\\\ \\hline"]
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    for r in sorted(rows, key=lambda r: (order.get(r["method"].split("+")[0], 99), r["method"])):
+        passes = r["forward_passes"]
+        cells = [f"{r.get('sparsity', 0.5):.0%}", f"{r['time_ratio']:.2f}x", f"{r['time_ratio_decoder']:.2f}x",
+                 f"{r['solve_s']:.1f}", f"{r.get('allocate_s', 0):.1f}",
+                 f"{passes:.2f}".rstrip("0").rstrip("."), f"{r['memory_ratio']:.2f}x"]
         _emit(lines, tex, r["method"], cells)
     tex.append("\\end{tabular}")
     machine = r0["provenance"]["machine"]
@@ -86,7 +90,9 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                f"threads{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}; dense forward = "
                f"{r0['dense_forward_s']:.1f} s for the whole model. 'solve' is the Wanda paper's notion of pruning "
                f"time (metric + mask + update, no forward passes); the paper reports {paper['wanda']} s (Wanda) vs "
-               f"{paper['sparsegpt']} s (SparseGPT) for LLaMA-7B on an A100 (analysis/paper_numbers.csv, unverified).")
+               f"{paper['sparsegpt']} s (SparseGPT) for LLaMA-7B on an A100 (analysis/paper_numbers.csv, unverified). "
+               "'+owl'/'+neuroal' rows run the allocator first (at 70%); 'forward passes' counts full passes over the "
+               "calibration set, the allocator's included (NeuroAL's search runs on its search samples only).")
     return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
 
 
