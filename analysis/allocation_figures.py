@@ -58,6 +58,8 @@ def ppl_figure(rows: list[dict]) -> None:
         if dense:
             ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
         ax.set_yscale("log")
+        ax.set_xticks(sorted({r["sparsity_target"] for r in pruned}))  # the same sparsity axis in every panel
+        ax.set_xlim(min(ax.get_xticks()) - 0.05, max(ax.get_xticks()) + 0.05)
         ax.set_title(scorer)
         ax.set_xlabel("sparsity")
         ax.grid(alpha=0.3)

@@ -114,7 +114,6 @@ def worker(spec: str, scale: str, model_spec: str | None, batch_size: int | None
 
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     p.add_argument("--force", action="store_true", help="measure again even if rows exist")
     p.add_argument("--batch-size", type=int, default=None, help="calibration batch (default: the scale's)")
     p.add_argument("--worker", default=None, help=argparse_hidden())
@@ -127,7 +126,7 @@ def main(argv=None) -> None:
 
     out = output_path(args, NAME)
     have = {(r["method"], r["scale"]) for r in read_rows(out)}
-    for method in args.methods.split(","):
+    for method in (args.methods or ",".join(DEFAULT_METHODS)).split(","):
         if (method, args.scale) in have and not args.force:
             print(f"[{NAME}] {method}: already measured in {out}")
             continue

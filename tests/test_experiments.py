@@ -101,3 +101,12 @@ def test_zero_shot_tiny(llama_dir, corpus_file, tmp_path, capsys):
     assert [r["method"] for r in rows] == ["dense", "wanda"]
     assert all(r["zero_shot"]["tasks"]["tiny_exp_mc"]["n"] == 4 for r in rows)
     assert "tiny_exp_mc=" in capsys.readouterr().out
+
+
+def test_pruning_cost_cli_skips_measured_methods(tmp_path, capsys):
+    import pruning_cost
+
+    out = tmp_path / "cost.jsonl"
+    out.write_text(json.dumps({"method": "wanda+owl", "scale": "tiny"}) + "\n")
+    pruning_cost.main(["--scale", "tiny", "--output", str(out), "--methods", "wanda+owl"])
+    assert "wanda+owl: already measured" in capsys.readouterr().out
