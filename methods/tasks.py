@@ -86,48 +86,29 @@ def nextsent_items(docs: list[str], n: int, rng: random.Random, distractors: int
     return items[:n]
 
 
-_YAML = {
-    "stade_lastword": """task: stade_lastword
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: loglikelihood
-doc_to_text: context
-doc_to_target: target
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: perplexity
-    aggregation: perplexity
-    higher_is_better: false
-metadata:
-  version: 1.0
-""",
-    "stade_nextsent": """task: stade_nextsent
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: context
-doc_to_choice: choices
-doc_to_target: answer
-target_delimiter: " "
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-""",
+_FIELDS = {  # how lm-eval reads our JSONL rows, and what it reports, per output type
+    "loglikelihood": ("doc_to_text: context\ndoc_to_target: target\n", ("acc", "mean", "true"),
+                      ("perplexity", "perplexity", "false")),
+    "multiple_choice": ('doc_to_text: context\ndoc_to_choice: choices\ndoc_to_target: answer\ntarget_delimiter: " "\n',
+                        ("acc", "mean", "true"), ("acc_norm", "mean", "true")),
 }
+
+
+def write_task(out: Path, name: str, rows: list[dict], output_type: str) -> str:
+    """Write an lm-eval task `name` (YAML + JSONL rows) into `out`; returns the JSONL text.
+    loglikelihood rows: {"context", "target"} (the target includes its leading space);
+    multiple_choice rows: {"context", "choices", "answer"} (index of the right choice)."""
+    fields, *metrics = _FIELDS[output_type]
+    data = out / f"{name}.jsonl"
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    data.write_text(text)
+    metric_list = "".join(f"  - metric: {m}\n    aggregation: {agg}\n    higher_is_better: {better}\n"
+                          for m, agg, better in metrics)
+    (out / f"{name}.yaml").write_text(
+        f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\n"
+        f"test_split: test\noutput_type: {output_type}\n{fields}metric_list:\n{metric_list}"
+        "metadata:\n  version: 1.0\n")
+    return text
 
 
 def build_suite(out: Optional[Path] = None, force: bool = False, docs: Optional[list[str]] = None) -> dict:
@@ -141,17 +122,14 @@ def build_suite(out: Optional[Path] = None, force: bool = False, docs: Optional[
     corpus, role = SOURCE
     docs = docs if docs is not None else get_corpus(corpus).documents(role)
     rng = random.Random(SEED)
-    items = {"stade_lastword": lastword_items(docs, SIZES["stade_lastword"], rng),
-             "stade_nextsent": nextsent_items(docs, SIZES["stade_nextsent"], rng)}
+    items = {"stade_lastword": (lastword_items(docs, SIZES["stade_lastword"], rng), "loglikelihood"),
+             "stade_nextsent": (nextsent_items(docs, SIZES["stade_nextsent"], rng), "multiple_choice")}
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"version": VERSION, "source": {"corpus": corpus, "role": role}, "seed": SEED, "tasks": {}}
-    for task, rows in items.items():
+    for task, (rows, output_type) in items.items():
         if not rows:
             raise ValueError(f"the evaluation corpus yielded no items for {task}")
-        data = out / f"{task}.jsonl"
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        data.write_text(text)
-        (out / f"{task}.yaml").write_text(_YAML[task].format(data=json.dumps(str(data))))
+        text = write_task(out, task, rows, output_type)
         manifest["tasks"][task] = {"items": len(rows), "chance": CHANCE[task],
                                    "sha256": hashlib.sha256(text.encode()).hexdigest()}
     manifest_path.write_text(json.dumps(manifest, indent=2))

@@ -88,13 +88,11 @@ def test_pruning_cost_worker_with_allocators(llama_dir, spec, passes):
 def test_zero_shot_tiny(llama_dir, corpus_file, tmp_path, capsys):
     import zero_shot
 
-    data = tmp_path / "mc.jsonl"
-    data.write_text("".join(json.dumps({"context": f"item {i}", "choices": ["a b", "c d e"], "answer": i % 2}) + "\n"
-                            for i in range(4)))
-    task = tmp_path / "mc.yaml"
-    task.write_text(f"task: tiny_exp_mc\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}"
-                    "\ntest_split: test\noutput_type: multiple_choice\ndoc_to_text: context\ndoc_to_choice: choices\n"
-                    "doc_to_target: answer\nmetric_list:\n  - metric: acc\n")
+    from methods.tasks import write_task
+
+    items = [{"context": f"item {i}", "choices": ["a b", "c d e"], "answer": i % 2} for i in range(4)]
+    write_task(tmp_path, "tiny_exp_mc", items, "multiple_choice")
+    task = tmp_path / "tiny_exp_mc.yaml"
     out = tmp_path / "zero_shot.jsonl"
     zero_shot.main(_args(llama_dir, corpus_file, out) + ["--zero-shot", str(task)])
     rows = [json.loads(l) for l in out.read_text().splitlines()]

@@ -12,39 +12,6 @@ from conftest import make_text, requires_embedded, tiny_llama
 from methods import tasks as suite
 from methods.evaluate import check_tasks, resolve_tasks, task_manager, zero_shot
 
-MC_YAML = """task: tiny_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: context
-doc_to_choice: choices
-doc_to_target: answer
-target_delimiter: " "
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-"""
-LL_YAML = """task: tiny_ll
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: loglikelihood
-doc_to_text: context
-doc_to_target: target
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-"""
 MC_ITEMS = [
     {"context": "the cat sat on the", "choices": ["mat", "dog", "a very long word", "x"], "answer": 0},
     {"context": "one two three", "choices": ["four", "five"], "answer": 1},
@@ -58,10 +25,8 @@ LL_ITEMS = [{"context": "aaaa aaaa aaaa", "target": " aaaa"}, {"context": "ab ab
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("tasks")
-    for name, yaml, items in (("tiny_mc", MC_YAML, MC_ITEMS), ("tiny_ll", LL_YAML, LL_ITEMS)):
-        data = d / f"{name}.jsonl"
-        data.write_text("".join(json.dumps(i) + "\n" for i in items))
-        (d / f"{name}.yaml").write_text(yaml.format(data=json.dumps(str(data))))
+    suite.write_task(d, "tiny_mc", MC_ITEMS, "multiple_choice")
+    suite.write_task(d, "tiny_ll", LL_ITEMS, "loglikelihood")
     return d
 
 
