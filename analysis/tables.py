@@ -25,10 +25,27 @@ def paper_numbers() -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _tex(text: str) -> str:
+    return text.replace("`", "").replace("_", "\\_").replace("%", "\\%")
+
+
+def _header(head: list[str], tex_head: str | None = None, align: str | None = None) -> tuple[list[str], list[str]]:
+    """Start a table: the Markdown header and separator, the LaTeX tabular and its header row."""
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    tex = [f"\\begin{{tabular}}{{{align or 'l' + 'r' * (len(head) - 1)}}}",
+           (tex_head or " & ".join(_tex(h) for h in head)) + " \\\\ \\hline"]
+    return lines, tex
+
+
+def _finish(lines: list[str], tex: list[str], caption: str) -> tuple[str, str]:
+    tex.append("\\end{tabular}")
+    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+
+
 def _emit(lines: list[str], tex: list[str], label: str, cells: list[str]) -> None:
     """Append one table row to the Markdown and LaTeX versions."""
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    tex.append(label.replace("`", "").replace("_", "\\_").replace("%", "\\%") + " & " + " & ".join(
+    tex.append(_tex(label) + " & " + " & ".join(
         re.sub(r"(\d)x$", r"\1$\\times$", c.replace("%", "\\%").replace(",", "{,}")) for c in cells) + " \\\\")
 
 
@@ -50,31 +67,26 @@ def main_perplexity_table(rows: list[dict]) -> tuple[str, str]:
              for p in paper_numbers() if p["paper"] == "wanda" and p["model"] == "LLaMA-7B" and p["metric"] == "ppl"}
     cols = ["dense", "50%", "4:8", "2:4"]
     methods = [m for m in METHOD_ORDER if any(k[0] == m for k in ours)]
-    head = "| method | " + " | ".join(f"ours {c}" for c in cols) + " | " + " | ".join(f"paper {c}" for c in cols) + " |"
-    lines = [head, "|---" * (2 * len(cols) + 1) + "|"]
-    tex = ["\\begin{tabular}{l" + "r" * 2 * len(cols) + "}", "method & " + " & ".join(
-        [f"ours {c}" for c in cols] + [f"paper {c}" for c in cols]).replace("%", "\\%") + " \\\\ \\hline"]
+    lines, tex = _header(["method"] + [f"ours {c}" for c in cols] + [f"paper {c}" for c in cols])
     for m in methods:
         cells = [f"{ours[(m, c)]:.2f}" if (m, c) in ours else "" for c in cols]
         pcells = [paper.get((m, c), "") for c in cols]
         _emit(lines, tex, m, cells + pcells)
-    tex.append("\\end{tabular}")
     caption = (f"Perplexity on `{corpus}` ({rows[0]['eval_sizes'][corpus]['tokens']} tokens, windows of "
                f"{rows[0]['eval_sizes'][corpus]['seqlen']}), model `{model}` ({rows[0]['scale']} scale), calibration "
                f"{calib['nsamples']} x {calib['seqlen']} tokens of `{calib['calib']}`, seed {calib['seed']}. "
                "Paper columns: Wanda paper Table 3, LLaMA-7B on WikiText-2 (a different model and corpus: compare "
                "orderings, not values).")
-    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+    return _finish(lines, tex, caption)
 
 
 def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
     if not rows:
         return "", ""
     r0 = rows[0]
-    lines = ["| method | sparsity | prune time / dense forward | (decoder only) | solve s | allocator s | forward passes "
-             "| peak RSS / model RSS |", "|---|---|---|---|---|---|---|---|"]
-    tex = ["\\begin{tabular}{lrrrrrrr}", "method & sparsity & time ratio & decoder ratio & solve s & allocator s & passes & "
-           "memory ratio \\\\ \\hline"]
+    lines, tex = _header(["method", "sparsity", "prune time / dense forward", "(decoder only)", "solve s", "allocator s",
+                          "forward passes", "peak RSS / model RSS"],
+                         "method & sparsity & time ratio & decoder ratio & solve s & allocator s & passes & memory ratio")
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     for r in sorted(rows, key=lambda r: (order.get(r["method"].split("+")[0], 99), r["method"])):
         passes = r["forward_passes"]
@@ -82,7 +94,6 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                  f"{r['solve_s']:.1f}", f"{r.get('allocate_s', 0):.1f}",
                  f"{passes:.2f}".rstrip("0").rstrip("."), f"{r['memory_ratio']:.2f}x"]
         _emit(lines, tex, r["method"], cells)
-    tex.append("\\end{tabular}")
     machine = r0["provenance"]["machine"]
     paper = {p["method"]: p["value"] for p in paper_numbers() if p["table"] == "pruning time"}
     caption = (f"Model `{r0['model']['model']}`, calibration {r0['calibration']['nsamples']} x "
@@ -93,25 +104,23 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                f"{paper['sparsegpt']} s (SparseGPT) for LLaMA-7B on an A100 (analysis/paper_numbers.csv, unverified). "
                "'+owl'/'+neuroal' rows run the allocator first (at 70%); 'forward passes' counts full passes over the "
                "calibration set, the allocator's included (NeuroAL's search runs on its search samples only).")
-    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+    return _finish(lines, tex, caption)
 
 
 def corpora_table(rows: list[dict]) -> tuple[str, str]:
     if not rows:
         return "", ""
-    lines = ["| corpus | split | documents | words | SmolLM2 tokens | dense ppl (16 x 512, eval split) |",
-             "|---|---|---|---|---|---|"]
-    tex = ["\\begin{tabular}{llrrrr}", "corpus & split & documents & words & tokens & dense ppl \\\\ \\hline"]
+    lines, tex = _header(["corpus", "split", "documents", "words", "SmolLM2 tokens", "dense ppl (16 x 512, eval split)"],
+                         "corpus & split & documents & words & tokens & dense ppl", "llrrrr")
     for r in rows:
         for split, s in r["splits"].items():
             ppl = f"{r['dense_ppl_16x512']:.2f}" if split == "test" else ""
             cells = [str(s["documents"]), f"{s['words']:,}", f"{s['tokens']:,}", ppl]
             _emit(lines, tex, f"`{r['corpus']}`", [split] + cells)
-    tex.append("\\end{tabular}")
     removed = rows[0].get("removed_as_in_both")
     note = (f"{removed} vital articles that are also in the excerpt were removed from `wiki_vital`, so no article "
             "is in both corpora." if removed is not None else "")
-    return "\n".join(lines) + "\n\n" + note + "\n", "\n".join(tex) + "\n"
+    return _finish(lines, tex, note)
 
 
 def theory_table(_: list[dict]) -> tuple[str, str]:
@@ -173,9 +182,7 @@ def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
     has_neuroal = any(a == "neuroal" for _, a, _ in cell)
     extra = ["NeuroAL lambda block/row (70%)", "search s (70%)"] if has_neuroal else []
     head = ["scorer + allocator"] + [f"ours {c}" for c in cols] + extra + ["OWL paper 70% (LLaMA-7B)"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    tex = ["\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
-           " & ".join(h.replace("%", "\\%") for h in head) + " \\\\ \\hline"]
+    lines, tex = _header(head)
     scorers = [m for m in METHOD_ORDER if any(k[0] == m for k in cell)]
     for m in scorers:
         for a in ALLOCATOR_ORDER:
@@ -189,7 +196,6 @@ def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
                           f"{r70['seconds'].get('allocate', 0):.0f}" if r70 and a != "uniform" else ""]
             key = m if a == "uniform" else f"{m}+{a}"
             _emit(lines, tex, f"{m} + {a}", cells + [ref.get(key, "")])
-    tex.append("\\end{tabular}")
     r0 = rows[0]
     calib = r0["config"]
     dense_text = f"dense {dense:.2f} (paper: {ref.get('dense', '?')}); " if dense is not None else ""
@@ -203,7 +209,7 @@ def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
         caption += (" NeuroAL: lambdas chosen by the alignment search (block step / row step; '-' = block only), "
                     "search time in seconds at 70%. The NeuroAL repository ships no result numbers and its paper "
                     "tables could not be retrieved, so there is no paper column for it.")
-    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+    return _finish(lines, tex, caption)
 
 
 def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
@@ -216,9 +222,7 @@ def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
     tasks = list(rows[0]["zero_shot"]["tasks"])
     paper = {p["method"]: p["value"] for p in paper_numbers() if p["paper"] == "wanda" and p["table"] == "Table 2"}
     head = ["model", f"ppl {corpus}"] + tasks + ["mean", "Wanda paper mean (LLaMA-7B, 7 tasks)"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    tex = ["\\begin{tabular}{l" + "r" * (len(head) - 1) + "}",
-           " & ".join(h.replace("_", "\\_") for h in head) + " \\\\ \\hline"]
+    lines, tex = _header(head)
     for r in rows:
         accs = [r["zero_shot"]["tasks"][t]["acc"] for t in tasks]
         label = "dense" if r["method"] == "dense" else (
@@ -228,7 +232,6 @@ def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
             r["sparsity_target"] in (0.0, 0.5) else ""
         _emit(lines, tex, label, [f"{r['ppl'][corpus]:.2f}"] + [f"{100 * a:.1f}" for a in accs]
               + [f"{100 * sum(accs) / len(accs):.1f}", ref])
-    tex.append("\\end{tabular}")
     zs = rows[0]["zero_shot"]
     seconds = sorted(r["zero_shot"]["seconds"] for r in rows)
     caption = (f"Accuracy in % (lm-eval {zs['lm_eval_version']}, 0-shot, metric `{zs['metric']}`), tasks "
@@ -237,7 +240,7 @@ def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
                "is generated from the evaluation corpus (methods/tasks.py); the paper column is the Wanda paper's "
                f"LLaMA-7B mean over its 7 tasks (unverified; ordering only). Zero-shot time per model: median "
                f"{seconds[len(seconds) // 2]:.0f} s on this machine.")
-    return "\n".join(lines) + "\n\n" + caption + "\n", "\n".join(tex) + "\n"
+    return _finish(lines, tex, caption)
 
 
 def update_readme(blocks: dict[str, str]) -> None:
