@@ -161,17 +161,19 @@ def _consumers(collector) -> dict[str, str]:
     return out
 
 
-def _search(label: str, grid: Sequence[float], make_plan, ctx: AllocationContext, calib: torch.Tensor,
-            progress: bool) -> tuple[int, list[float], list]:
-    objective, details = [], []
-    for lam in tqdm(grid, desc=f"NeuroAL {label} search", disable=not progress):
+def _search(label: str, grid: Sequence[float], make_plan, ctx: AllocationContext,
+            calib: torch.Tensor) -> tuple[int, list[float], tuple]:
+    """Evaluate F for every lambda of the grid; returns (index of the minimum, F per lambda, the minimum's
+    (plan, differences, consumers)). Ties go to the first lambda, as in the official code."""
+    objective, best = [], None
+    for lam in tqdm(grid, desc=f"NeuroAL {label} search", disable=not ctx.progress):
         plan = make_plan(lam)
         F, diffs, consumers = alignment_pass(ctx.model, ctx.method, calib, plan.__getitem__, ctx.sparsity,
                                              ctx.batch_size, ctx.device)
+        if not objective or F < min(objective):
+            best = (plan, diffs, consumers)
         objective.append(F)
-        details.append((plan, diffs, consumers))
-    best = objective.index(min(objective))  # first on ties, as the official code
-    return best, objective, details
+    return objective.index(min(objective)), objective, best
 
 
 def allocate_neuroal(ctx: AllocationContext) -> Allocation:
@@ -194,8 +196,7 @@ def allocate_neuroal(ctx: AllocationContext) -> Allocation:
 
     info: dict = {"search_samples": int(calib.shape[0]), "alignment_passes": 0}
     block_grid = [lam for lam in BLOCK_GRID if S < 0.8 or lam < 0.25] if "block" in steps else [0.0]
-    best, objective, details = _search("block", block_grid, lambda lam: block_plan(lam), ctx, calib, ctx.progress)
-    plan, diffs, consumers = details[best]
+    best, objective, (plan, diffs, consumers) = _search("block", block_grid, block_plan, ctx, calib)
     info.update(block_lambda=block_grid[best], block_grid=block_grid, block_objective=objective,
                 alignment_passes=len(block_grid))
     rows_ok = all(m.score is not None and m.solve is None for m in ctx.method.variants())
@@ -212,8 +213,7 @@ def allocate_neuroal(ctx: AllocationContext) -> Allocation:
                     out[key] = row_sparsities(x, float(plan[key]), lam, widths[key])
             return out
 
-        best_r, objective_r, details_r = _search("row", ROW_GRID, row_plan, ctx, calib, ctx.progress)
-        plan = details_r[best_r][0]
+        best_r, objective_r, (plan, _, _) = _search("row", ROW_GRID, row_plan, ctx, calib)
         info.update(row_lambda=ROW_GRID[best_r], row_grid=list(ROW_GRID), row_objective=objective_r,
                     alignment_passes=info["alignment_passes"] + len(ROW_GRID))
     elif "row" in steps:
