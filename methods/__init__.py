@@ -8,7 +8,7 @@ Each method module registers itself on import; the imports below are the complet
 could swallow an import error).
 """
 from .base import ALLOCATORS, METHODS, Allocation, AllocationContext, Allocator, LayerInfo, Method, register
-from . import magnitude, wanda, stade, sparsegpt  # noqa: F401  (registration)
+from . import magnitude, wanda, stade, sparsegpt, lsq  # noqa: F401  (registration)
 from . import owl, neuroal  # noqa: F401  (allocator registration)
 from .data import CORPORA
 from .engine import prune_layer, prune_model

@@ -7,6 +7,7 @@ A method is a small value object plugged into the shared engine (`methods.engine
   solve(layer, stats, sparsity, pattern) -> optional replacement of score+mask+update for methods whose mask
                                 depends on weights they update along the way (SparseGPT's OBS sweep)
   route(info)                -> optional per-layer choice of another method (STADE's split by layer input)
+  group                      -> where scores are compared: per output row (default), per input column, per layer
 Adding a method = one module that builds a `Method` and calls `register`, plus its import in `methods/__init__`.
 
 An allocator decides how much to prune where (OWL, NeuroAL): given the model, the scorer and the calibration data
@@ -16,7 +17,7 @@ composes with every scorer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional, Union
 
 import torch
@@ -51,6 +52,12 @@ class Method:
     route: Optional[Callable[[LayerInfo], "Method"]] = None
     needs_data: bool = True
     needs_gram: bool = False
+    group: str = "row"  # comparison group of the mask: "row" (per output), "column" (per input) or "layer"
+
+    def compared_per(self, group: str) -> "Method":
+        """The same scorer with another comparison group, named `<name>_<group>` (the Wanda paper's ablation)."""
+        summary = f"{self.summary.replace(' per output row', '')}, compared per {'input column' if group == 'column' else group}"
+        return replace(self, name=f"{self.name}_{group}", summary=summary, group=group)
 
     def for_layer(self, info: LayerInfo) -> "Method":
         return self.route(info) if self.route else self

@@ -143,7 +143,7 @@ def prune_layer(layer: nn.Linear, method: Method, stats: Optional[LayerStats], s
     if method.score is None:  # the dense reference: nothing to prune
         return torch.zeros_like(layer.weight, dtype=torch.bool)
     score = method.score(layer.weight.data, stats)
-    mask = select(score, sparsity, pattern)
+    mask = select(score, sparsity, pattern, method.group)
     if method.update is not None:
         method.update(layer, mask, stats)
     layer.weight.data.masked_fill_(mask, 0.0)

@@ -4,6 +4,8 @@
   comparison group, Sun et al. 2023 Sec. 3); ties are broken by a stable sort, i.e. by column index.
 - N:M: in every group of M consecutive inputs of a row, prune the N lowest scores (SparseGPT/Wanda convention:
   "2:4" = 2 zeros in every 4 weights).
+- the comparison-group ablation (Sun et al. 2023, Sec. 5): "column" prunes floor(d_out * s) of every input
+  column, "layer" the floor(numel * s) lowest scores of the whole matrix (the official magnitude baseline).
 """
 from __future__ import annotations
 
@@ -89,13 +91,32 @@ def nm_mask(score: torch.Tensor, pattern: Pattern) -> torch.Tensor:
     return mask.reshape(rows, cols)
 
 
-def select(score: torch.Tensor, sparsity: float | torch.Tensor, pattern: Pattern) -> torch.Tensor:
-    """Dispatch to the mask rule of `pattern` (a tensor sparsity means one value per row)."""
+def column_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Prune the floor(d_out * sparsity) lowest-scoring weights of every input column (stable order)."""
+    return row_mask(score.T, sparsity).T
+
+
+def layer_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Prune the floor(numel * sparsity) lowest scores of the whole matrix (stable order: ties go to the lower
+    flat index, so the count is exact where the official `<= threshold` rule may prune a few more on ties)."""
+    return row_mask(score.reshape(1, -1), sparsity).reshape(score.shape)
+
+
+GROUPS = ("row", "column", "layer")
+
+
+def select(score: torch.Tensor, sparsity: float | torch.Tensor, pattern: Pattern, group: str = "row") -> torch.Tensor:
+    """Dispatch to the mask rule of `pattern` and comparison `group` (a tensor sparsity means one value per row)."""
+    if group not in GROUPS:
+        raise ValueError(f"comparison group must be one of {GROUPS}, got {group!r}")
+    if group != "row" and (pattern.is_nm or isinstance(sparsity, torch.Tensor)):
+        what = f"the N:M pattern {pattern}" if pattern.is_nm else "per-row sparsities"
+        raise ValueError(f"{what} is defined within output rows; the {group!r} comparison group cannot use it")
     if pattern.is_nm:
         return nm_mask(score, pattern)
     if isinstance(sparsity, torch.Tensor):
         return per_row_mask(score, sparsity)
-    return row_mask(score, sparsity)
+    return {"row": row_mask, "column": column_mask, "layer": layer_mask}[group](score, sparsity)
 
 
 def sparsity_report(layers: dict[str, torch.nn.Linear]) -> dict:

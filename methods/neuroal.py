@@ -199,7 +199,7 @@ def allocate_neuroal(ctx: AllocationContext) -> Allocation:
     best, objective, (plan, diffs, consumers) = _search("block", block_grid, block_plan, ctx, calib)
     info.update(block_lambda=block_grid[best], block_grid=block_grid, block_objective=objective,
                 alignment_passes=len(block_grid))
-    rows_ok = all(m.score is not None and m.solve is None for m in ctx.method.variants())
+    rows_ok = all(m.score is not None and m.solve is None and m.group == "row" for m in ctx.method.variants())
     if "row" in steps and rows_ok:
         last = len(layers) - 1
 

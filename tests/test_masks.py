@@ -58,3 +58,32 @@ def test_pattern_width_and_sparsity_errors():
         with pytest.raises(ValueError, match=r"\[0, 1\)"):
             check_sparsity(bad)
     assert Pattern.parse("unstructured") == Pattern() and str(Pattern.parse("2:4")) == "2:4"
+
+
+def test_comparison_groups_hand_built():
+    score = torch.tensor([[4.0, 1.0, 3.0],
+                          [2.0, 6.0, 5.0]])
+    assert select(score, 0.5, Pattern(), "column").tolist() == [[False, True, True], [True, False, False]]
+    # whole matrix: the 3 lowest of 6 are 1, 2, 3
+    assert select(score, 0.5, Pattern(), "layer").tolist() == [[False, True, True], [True, False, False]]
+    assert select(score, 0.5, Pattern(), "row").tolist() == [[False, True, False], [True, False, False]]
+
+
+@pytest.mark.parametrize("sparsity", [0.1, 0.5, 0.77])
+def test_comparison_groups_exact_in_their_group(sparsity):
+    score = torch.randn(24, 40, generator=torch.Generator().manual_seed(3))
+    column = select(score, sparsity, Pattern(), "column")
+    assert (column.sum(0) == int(24 * sparsity)).all()
+    layer = select(score, sparsity, Pattern(), "layer")
+    assert int(layer.sum()) == int(score.numel() * sparsity)
+    assert score[layer].max() <= score[~layer].min()
+
+
+def test_comparison_group_errors():
+    score = torch.randn(4, 8)
+    with pytest.raises(ValueError, match="comparison group"):
+        select(score, 0.5, Pattern(), "block")
+    with pytest.raises(ValueError, match="within output rows"):
+        select(score, 0.5, Pattern(2, 4), "layer")
+    with pytest.raises(ValueError, match="within output rows"):
+        select(score, torch.full((4,), 0.5), Pattern(), "column")

@@ -119,3 +119,42 @@ def test_sparsegpt_nm_groups_exact():
     mask = prune_layer(layer, METHODS["sparsegpt"], _stats(x, gram=True), 0.5, Pattern(2, 4))
     assert (mask.reshape(8, 16, 4).sum(-1) == 2).all()
     assert ((layer.weight == 0) | ~mask).all() and (layer.weight[mask] == 0).all()
+
+
+@pytest.mark.parametrize("group_method", ["wanda_lsq", "magnitude_lsq"])
+def test_least_squares_update_is_the_per_row_optimum(group_method):
+    """The kept weights after the update equal numpy-free brute force: lstsq of X_K v = X w per row (damping
+    off), and the update lowers the layer's reconstruction error against the same mask without it."""
+    from methods.lsq import least_squares_update
+    x = _inputs(n=1024, d=32, correlated=True)
+    dense = _layer(32, 12, bias=True)
+    stats = _stats(x, gram=True)
+    method = METHODS[group_method]
+    plain = copy.deepcopy(dense)
+    mask = prune_layer(plain, METHODS[group_method.replace("_lsq", "")], stats, 0.5, Pattern())
+    updated = copy.deepcopy(dense)
+    assert torch.equal(prune_layer(updated, method, stats, 0.5, Pattern()), mask)
+    with torch.no_grad():
+        err_plain = float(((plain(x) - dense(x)) ** 2).mean())
+        err_updated = float(((updated(x) - dense(x)) ** 2).mean())
+    assert err_updated < 0.8 * err_plain
+    exact = copy.deepcopy(dense)
+    least_squares_update(exact, mask, stats, percdamp=0.0)
+    xd = x.double()
+    for i in range(12):
+        kept = ~mask[i]
+        ref = torch.linalg.lstsq(xd[:, kept], xd @ dense.weight[i].double()).solution
+        assert torch.allclose(exact.weight[i, kept].double(), ref, atol=1e-3, rtol=1e-3)
+
+
+def test_least_squares_update_leaves_unpruned_rows_and_handles_uneven_rows():
+    from methods.lsq import least_squares_update
+    x = _inputs(n=512, d=16)
+    layer = _layer(16, 4)
+    before = layer.weight.detach().clone()
+    mask = torch.zeros(4, 16, dtype=torch.bool)
+    mask[1, :3] = True
+    mask[2, :9] = True  # rows keep 16, 13, 7 and 16 weights: three batches
+    least_squares_update(layer, mask, _stats(x, gram=True))
+    assert torch.equal(layer.weight[0], before[0]) and torch.equal(layer.weight[3], before[3])
+    assert not torch.equal(layer.weight[1], before[1]) and not torch.equal(layer.weight[2], before[2])

@@ -1,0 +1,55 @@
+"""Least-squares update of the kept weights after a mask is chosen (the Wanda paper's weight-update ablation,
+Sun et al. 2023, Sec. 5: does a reconstruction step add much on top of the Wanda mask?).
+
+For output row i with kept inputs K and pruned inputs P, the surviving weights are re-fitted to the dense output
+on the calibration inputs X (tokens x d_in):
+
+    v_K = argmin_v || X_K v - X w_i ||^2   =>   (H_KK + delta I) (v_K - w_K) = H_KP w_P,     H = X^T X / N
+
+delta = percdamp * mean(diag H) (SparseGPT's damping, percdamp = 0.01), which keeps H_KK invertible when inputs
+are dead or collinear. Written as a correction of w_K, a row that prunes nothing is left unchanged. This is the
+exact per-row optimum for a fixed mask; SparseGPT's OBS sweep reaches an approximation of it while it also picks
+the mask, which is what the ablation compares.
+
+Rows are solved in batches of rows that keep the same number of weights (every row, for the per-row comparison
+group), by a batched Cholesky factorisation of the gathered H_KK blocks.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Method, register
+from .magnitude import magnitude_score
+from .stats import LayerStats
+from .wanda import wanda_score
+
+_CHUNK_ELEMENTS = 2**25  # rows x k x k floats per batched solve (128 MiB in float32)
+
+
+@torch.no_grad()
+def least_squares_update(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats, percdamp: float = 0.01) -> None:
+    """Re-fit the kept weights of every row of `layer` (mask True = pruned) to the dense output, in place."""
+    W = layer.weight.data
+    H = stats.gram.to(W.device, torch.float32) / stats.count
+    H = H + percdamp * torch.diag(H).mean() * torch.eye(H.shape[0], device=H.device)
+    mask = mask.to(W.device)
+    pruned_part = W.float() * mask  # w_P in place, zeros on K
+    target = pruned_part @ H  # row i: (H w_P)_j for every input j (H symmetric)
+    kept_counts = (~mask).sum(dim=1)
+    for k in kept_counts.unique().tolist():
+        rows = torch.nonzero((kept_counts == k) & (kept_counts < W.shape[1]), as_tuple=True)[0]
+        if k == 0 or rows.numel() == 0:
+            continue
+        for chunk in rows.split(max(1, _CHUNK_ELEMENTS // (k * k))):
+            kept = torch.sort((~mask[chunk]).float(), dim=1, descending=True, stable=True).indices[:, :k]
+            H_kk = H[kept[:, :, None], kept[:, None, :]]
+            rhs = torch.gather(target[chunk], 1, kept)[:, :, None]
+            delta = torch.cholesky_solve(rhs, torch.linalg.cholesky(H_kk))[:, :, 0]
+            W[chunk[:, None], kept] += delta.to(W.dtype)
+
+
+WANDA_LSQ = register(Method("wanda_lsq", "Wanda's mask, then a least-squares re-fit of the kept weights",
+                            score=wanda_score, update=least_squares_update, needs_gram=True))
+MAGNITUDE_LSQ = register(Method("magnitude_lsq", "magnitude's mask, then a least-squares re-fit of the kept weights",
+                                score=magnitude_score, update=least_squares_update, needs_gram=True))
