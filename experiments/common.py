@@ -105,6 +105,7 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
     if args.dry_run:
         for c in configs:
             print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
+                  + (f" seed={c.seed}" if c.seed else "")
                   + (f" zero-shot={c.zero_shot}" if c.zero_shot else ""))
         return []
     have = done_keys(out)

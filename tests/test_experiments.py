@@ -108,3 +108,81 @@ def test_pruning_cost_cli_skips_measured_methods(tmp_path, capsys):
     out.write_text(json.dumps({"method": "wanda+owl", "scale": "tiny"}) + "\n")
     pruning_cost.main(["--scale", "tiny", "--output", str(out), "--methods", "wanda+owl"])
     assert "wanda+owl: already measured" in capsys.readouterr().out
+
+
+def _rows(path):
+    return [json.loads(l) for l in path.read_text().splitlines()]
+
+
+def test_wanda_comparison_group_tiny_reuses_main_rows(llama_dir, corpus_file, tmp_path, capsys):
+    import main_perplexity
+    import wanda_comparison_group
+
+    main_perplexity.main(_args(llama_dir, corpus_file, tmp_path / "main_perplexity.jsonl"))
+    out = tmp_path / "wanda_comparison_group.jsonl"
+    wanda_comparison_group.main(_args(llama_dir, corpus_file, out))
+    assert "reused 3 rows from main_perplexity" in capsys.readouterr().out  # dense, magnitude, wanda
+    rows = {r["method"]: r for r in _rows(out)}
+    assert set(rows) == {"dense", "magnitude", "magnitude_column", "magnitude_layer", "wanda", "wanda_column",
+                         "wanda_layer"}
+    # every width of the tiny model is even: each group prunes exactly half of itself, so the model does too
+    assert all(r["sparsity_achieved"] == 0.5 for m, r in rows.items() if m != "dense")
+    assert rows["wanda_layer"]["sparsity_layer_range"] == [0.5, 0.5]
+    ppl = {m: next(iter(r["ppl"].values())) for m, r in rows.items()}
+    # within an input column Wanda's factor ||X_j|| is one constant: the same ranking, mask and model as magnitude
+    assert ppl["wanda_column"] == ppl["magnitude_column"]
+    assert len(set(ppl.values())) == 6
+
+
+def test_wanda_weight_update_tiny(llama_dir, corpus_file, tmp_path):
+    import wanda_weight_update
+
+    out = tmp_path / "wanda_weight_update.jsonl"
+    wanda_weight_update.main(_args(llama_dir, corpus_file, out))
+    rows = {r["method"]: r for r in _rows(out)}
+    assert list(rows) == ["dense"] + wanda_weight_update.METHODS["tiny"]
+    assert rows["wanda_lsq"]["sparsity_achieved"] == rows["wanda"]["sparsity_achieved"] == 0.5
+    assert rows["wanda_lsq"]["ppl"] != rows["wanda"]["ppl"]
+
+
+def test_wanda_calibration_samples_tiny_seeds(llama_dir, corpus_file, tmp_path, capsys):
+    import wanda_calibration_samples as wcs
+
+    out = tmp_path / "samples.jsonl"
+    wcs.main(_args(llama_dir, corpus_file, out))
+    rows = _rows(out)
+    cells = [(r["method"], r["calibration"]["nsamples"], r["calibration"]["seed"]) for r in rows[1:]]
+    assert len(cells) == len(set(cells)) == 2 * (3 + 2)  # 3 counts at seed 0, two more seeds for 1 sequence
+    one = [next(iter(r["ppl"].values())) for r in rows[1:] if r["method"] == "wanda"
+           and r["calibration"]["nsamples"] == 1]
+    assert len(set(one)) == 3  # different draws, different masks
+    assert "wanda      n=   1:" in capsys.readouterr().out
+
+
+def test_wanda_outlier_features_tiny(llama_dir, corpus_file, tmp_path, capsys):
+    import wanda_outlier_features as wof
+
+    out = tmp_path / "outliers.jsonl"
+    wof.main(_args(llama_dir, corpus_file, out))
+    (row,) = _rows(out)
+    assert len(row["layers"]) == 2 * 7
+    for layer in row["layers"]:
+        shares = [layer["share_above"][str(k)] for k in wof.THRESHOLDS]
+        assert all(0 <= a <= 1 for a in shares) and shares == sorted(shares, reverse=True)
+        assert layer["max_over_median"] >= 1 and 0 <= layer["wanda_prunes_magnitude_keeps"] <= 1
+    wof.main(_args(llama_dir, corpus_file, out))
+    assert "already in" in capsys.readouterr().out and len(_rows(out)) == 1
+
+
+def test_channel_profile_hand_built():
+    import torch
+
+    import wanda_outlier_features as wof
+
+    norms = torch.tensor([1.0, 1.0, 1.0, 1.0, 12.0, 4.0], dtype=torch.float64)  # median 1
+    weight = torch.tensor([[1.0, 2.0, 3.0, 4.0, 0.5, 0.6]])
+    p = wof.channel_profile(weight, norms)
+    assert p["share_above"] == {"3": 2 / 6, "5": 1 / 6, "10": 1 / 6, "20": 0.0}
+    assert p["max_over_median"] == 12.0 and p["top_channels"][:2] == [4, 5]
+    # magnitude prunes columns 4, 5, 0; Wanda (scores 1, 2, 3, 4, 6, 2.4) prunes 0, 1, 5: one of its three differs
+    assert p["wanda_prunes_magnitude_keeps"] == pytest.approx(1 / 3)
