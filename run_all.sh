@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
 done
 case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
 
-EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost)
+EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost
+             wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'
@@ -62,5 +63,6 @@ if [ "$SCALE" != tiny ]; then
   $PY analysis/tables.py
   $PY analysis/theory_figures.py
   $PY analysis/allocation_figures.py
+  $PY analysis/wanda_figures.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="

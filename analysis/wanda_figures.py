@@ -1,0 +1,108 @@
+"""Figures of the Wanda paper's analyses, from results/ only (never reruns a model).
+
+  calibration_samples.png   perplexity vs number of calibration sequences, one line per method, min-max over draws
+  outlier_features.png      per layer and depth: largest input-channel norm / median, share of channels > 5x the
+                            median, and the share of Wanda's pruned weights that magnitude would keep
+  python analysis/wanda_figures.py
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+METHOD_STYLE = {"wanda": ("tab:blue", "o"), "sparsegpt": ("tab:green", "s"), "stade": ("tab:red", "^")}
+# q/k/v (and gate/up) read the same tensor, so they share one line
+INPUT_GROUPS = {"attention input (q/k/v)": "self_attn.q_proj", "o_proj input": "self_attn.o_proj",
+                "MLP input (gate/up)": "mlp.gate_proj", "down_proj input": "mlp.down_proj"}
+
+
+def _read(name: str) -> list[dict]:
+    path = ROOT / "results" / f"{name}.jsonl"
+    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
+
+
+def _save(fig, name: str) -> None:
+    fig.tight_layout()
+    for ext in ("png", "pdf"):
+        fig.savefig(ROOT / "figures" / f"{name}.{ext}", dpi=150)
+    plt.close(fig)
+    print(f"wrote figures/{name}.png and .pdf")
+
+
+def calibration_samples_figure(rows: list[dict]) -> None:
+    pruned = [r for r in rows if r["method"] != "dense"]
+    if not pruned:
+        print("skip calibration_samples: no results yet")
+        return
+    corpus = next(iter(pruned[0]["ppl"]))
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for method, (color, marker) in METHOD_STYLE.items():
+        cells: dict[int, list[float]] = {}
+        for r in pruned:
+            if r["method"] == method:
+                cells.setdefault(r["calibration"]["nsamples"], []).append(r["ppl"][corpus])
+        if not cells:
+            continue
+        counts = sorted(cells)
+        means = [sum(cells[n]) / len(cells[n]) for n in counts]
+        low = [m - min(cells[n]) for m, n in zip(means, counts)]
+        high = [max(cells[n]) - m for m, n in zip(means, counts)]
+        ax.errorbar(counts, means, yerr=[low, high], color=color, marker=marker, capsize=3, label=method)
+    dense = next((r["ppl"][corpus] for r in rows if r["method"] == "dense"), None)
+    if dense:
+        ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel(f"calibration sequences ({pruned[0]['calibration']['seqlen']} tokens each)")
+    ax.set_ylabel(f"perplexity on {corpus} (log)")
+    ax.set_title(f"50% unstructured, {pruned[0]['model']['model']} ({pruned[0]['scale']} scale)\n"
+                 "mean over calibration draws, bars = min-max", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    _save(fig, "calibration_samples")
+
+
+def outlier_features_figure(rows: list[dict]) -> None:
+    if not rows:
+        print("skip outlier_features: no results yet")
+        return
+    row = rows[0]
+    panels = [("max_over_median", "largest channel norm / median (log)"),
+              ("share_above", "share of channels > 5x median"),
+              ("wanda_prunes_magnitude_keeps", "Wanda-pruned weights\nthat magnitude keeps (50%)")]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for label, layer in INPUT_GROUPS.items():
+        points = sorted((l["block"], l) for l in row["layers"] if l["layer"] == layer)
+        blocks = [b for b, _ in points]
+        for ax, (field, _) in zip(axes, panels):
+            values = [l[field]["5"] if field == "share_above" else l[field] for _, l in points]
+            ax.plot(blocks, values, marker=".", label=label)
+    for ax, (field, ylabel) in zip(axes, panels):
+        ax.set_xlabel("block")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    residual = [l["top_channels"][0] for l in row["layers"] if l["layer"] == INPUT_GROUPS["attention input (q/k/v)"]]
+    channel, times = Counter(residual).most_common(1)[0]
+    fig.suptitle(f"Input-channel norms of the dense {row['model']} model over {row['nsamples']} x {row['seqlen']} calibration "
+                 f"tokens: channel {channel} is the largest attention input in {times} of {len(residual)} blocks",
+                 fontsize=10)
+    _save(fig, "outlier_features")
+
+
+def main() -> None:
+    (ROOT / "figures").mkdir(exist_ok=True)
+    calibration_samples_figure(_read("wanda_calibration_samples"))
+    outlier_features_figure(_read("wanda_outlier_features"))
+
+
+if __name__ == "__main__":
+    main()
