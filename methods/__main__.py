@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--allocator-args", "--allocator_args", default="",
                        help="allocator hyper-parameters, lm-eval style key=value pairs: 'M=5,lambda=0.08' (owl), "
                             "'search_samples=8,steps=block+row' (neuroal)")
-    prune.add_argument("--calib", default="enwiki_excerpt", help="calibration corpus")
+    prune.add_argument("--calib", default="enwiki_excerpt",
+                       help="calibration source: a corpus (see `list`), 'synthetic' (the model's own generations, "
+                            "Ji et al. 2024) or 'random' (uniform random tokens)")
+    prune.add_argument("--calib-args", "--calib_args", default="",
+                       help="a generated source's parameters, key=value pairs: 'drop=0.2,temperature=0.6' (synthetic)")
     prune.add_argument("--nsamples", type=int, default=32)
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--propagate", default="pruned", choices=["pruned", "dense"],
@@ -69,12 +73,12 @@ def _summary(row: dict) -> str:
 
 
 def parse_args_string(text: str) -> dict[str, str]:
-    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are converted to the allocator's default types later)."""
+    """'a=1,b=x' -> {'a': '1', 'b': 'x'} (values are converted to the defaults' types later)."""
     out = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"allocator argument {item!r} is not key=value")
+            raise ValueError(f"argument {item!r} is not key=value")
         out[key.strip()] = value.strip()
     return out
 
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import methods
     from methods.results import append_rows
+    from methods.synthesis import GENERATED
 
     if args.command == "setup":
         from methods.assets import setup
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "list":
         for title, reg in (("methods", methods.METHODS), ("allocators", methods.ALLOCATORS),
-                           ("corpora", methods.CORPORA)):
+                           ("corpora", methods.CORPORA), ("generated calibration sources", GENERATED)):
             print(f"{title}:")
             for name, item in reg.items():
                 print(f"  {name:18s} {getattr(item, 'summary', '')}")
@@ -108,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             config = methods.PruneConfig(
                 model=args.model, method=args.method, sparsity=args.sparsity, pattern=args.pattern,
                 allocator=args.allocator, allocator_args=parse_args_string(args.allocator_args) or None,
-                calib=args.calib, nsamples=args.nsamples, seqlen=args.seqlen,
+                calib=args.calib, calib_args=parse_args_string(args.calib_args) or None,
+                nsamples=args.nsamples, seqlen=args.seqlen,
                 seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
                 propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,
                 revision=args.revision, zero_shot=args.zero_shot)

@@ -15,6 +15,7 @@ from .evaluate import check_zero_shot_spec, perplexity, zero_shot
 from .masks import Pattern, check_sparsity, sparsity_report
 from .models import EMBEDDED, LoadedModel, load_model, prunable_linears, save_model
 from .results import peak_rss_mb, provenance, run_key
+from .synthesis import GENERATED
 
 @dataclass
 class PruneConfig:
@@ -26,7 +27,8 @@ class PruneConfig:
     pattern: str = "unstructured"
     allocator: str = "uniform"
     allocator_args: Optional[dict] = None  # e.g. {"M": 5, "lambda": 0.08} for OWL; resolved to all defaults
-    calib: str = "enwiki_excerpt"
+    calib: str = "enwiki_excerpt"  # a corpus, or a generated source: "synthetic" (the model's own text), "random"
+    calib_args: Optional[dict] = None  # a generated source's parameters, e.g. {"drop": 0.2} for synthetic
     nsamples: int = 32
     seqlen: int = 512
     seed: int = 0
@@ -66,7 +68,13 @@ class PruneConfig:
         if self.needs_calibration:
             if self.nsamples <= 0:
                 raise ValueError(f"nsamples must be positive, got {self.nsamples}")
-            get_corpus(self.calib)
+            if self.calib in GENERATED:
+                self.calib_args = GENERATED[self.calib].resolve_args(self.calib_args)
+            else:
+                get_corpus(self.calib)
+        if self.calib_args is not None and self.calib not in GENERATED:
+            raise ValueError(f"--calib_args are for generated calibration sources ({', '.join(GENERATED)}); "
+                             f"{self.calib!r} is a corpus")
         if self.seqlen <= 1:
             raise ValueError(f"seqlen must be at least 2, got {self.seqlen}")
         for corpus in self.eval:
@@ -86,7 +94,7 @@ class PruneConfig:
         out = asdict(self)
         for k in ("device", "batch_size"):
             out.pop(k)
-        for name in ("allocator_args", "zero_shot"):  # unset: the keys of earlier runs stay valid
+        for name in ("allocator_args", "zero_shot", "calib_args"):  # unset: the keys of earlier runs stay valid
             if out[name] is None:
                 out.pop(name)
         return out
@@ -114,6 +122,18 @@ def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, m
     return out
 
 
+def calibration_ids(config: PruneConfig, loaded: LoadedModel,
+                    progress: bool = True) -> tuple[torch.Tensor, Optional[dict]]:
+    """[nsamples, seqlen] calibration ids: windows of a corpus, or a generated source (drawn from the still-dense
+    model for `synthetic`), with what the generator measured."""
+    if config.calib in GENERATED:
+        source = GENERATED[config.calib]
+        return source.draw(loaded.model, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
+                           config.calib_args or source.resolve_args(None), loaded.provenance, progress)
+    return calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
+                               config.calib_data_files), None
+
+
 def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = True,
         loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
     """Prune and evaluate; returns the result row (see methods/results.py)."""
@@ -129,11 +149,10 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
     method, pattern = METHODS[config.method], Pattern.parse(config.pattern)
     device = next(loaded.model.parameters()).device
 
-    calib = None
+    calib, calib_info = None, None
     if config.needs_calibration:
         t = time.perf_counter()
-        calib = calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
-                                    config.calib_data_files)
+        calib, calib_info = calibration_ids(config, loaded, progress)
         seconds["calibration_data"] = time.perf_counter() - t
     allocation = None
     allocator = ALLOCATORS[config.allocator]
@@ -172,7 +191,8 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
         "sparsity_layer_range": [min(achieved["per_layer"].values()), max(achieved["per_layer"].values())],
         "layer_methods": layer_methods,
         "calibration": {"source": config.calib, "nsamples": config.nsamples, "seqlen": config.seqlen,
-                        "seed": config.seed, "propagate": config.propagate} if calib is not None else None,
+                        "seed": config.seed, "propagate": config.propagate,
+                        **({"generated": calib_info} if calib_info else {})} if calib is not None else None,
         **evaluation,
         "seconds": seconds,
         "forward_passes": report.forward_passes,
