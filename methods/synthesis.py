@@ -36,9 +36,9 @@ from .registry import Registry
 class SynthesisParams:
     """Every knob of the synthesis; defaults are the official code's except the sizes, set per run."""
 
-    generations: int = 0  # G; 0 = automatic: ceil(oversupply * N * ceil(L / new_tokens) / (1 - drop))
+    generations: int = 0  # G; 0 = automatic: ceil(oversupply * N * L / new_tokens / (1 - drop))
     oversupply: float = 2.0  # generations stop at EOS: 2x the bare need keeps the N windows from overlapping much
-    new_tokens: int = 0  # 0 = the run's seqlen (the official 2048 is its seqlen)
+    new_tokens: int = 0  # 0 = the run's seqlen (the official 2048 is its seqlen), capped by the context
     prefix_tokens: int = 2
     prompt_source: str = "wiki_vital"  # the official code prompts with Wikipedia texts
     temperature: float = 0.6
@@ -56,8 +56,9 @@ class SynthesisParams:
             raise ValueError(f"the filter's drop share must be in [0, 1), got {self.drop}")
         if self.new_tokens < 0 or self.prefix_tokens < 1 or self.batch_size < 1:
             raise ValueError("new_tokens must be >= 0 (0 = seqlen); prefix_tokens and batch_size must be positive")
-        if self.new_tokens == 0:
-            return SynthesisParams(**{**asdict(self), "new_tokens": seqlen}).resolve(nsamples, seqlen, context)
+        if self.new_tokens == 0:  # the run's seqlen, within the context once the prefix is counted
+            fit = seqlen if context is None else max(1, min(seqlen, context - self.prefix_tokens))
+            return SynthesisParams(**{**asdict(self), "new_tokens": fit}).resolve(nsamples, seqlen, context)
         if self.generations < 0 or self.oversupply < 1.0:
             raise ValueError(f"generations must be >= 0 (0 = automatic) and oversupply >= 1, got {self.generations}, "
                              f"{self.oversupply}")
@@ -68,8 +69,7 @@ class SynthesisParams:
             raise ValueError(f"seqlen {seqlen} exceeds the model's context of {context} tokens")
         if self.generations:
             return self
-        per_window = max(1, math.ceil(seqlen / self.new_tokens))
-        needed = math.ceil(self.oversupply * nsamples * per_window / (1.0 - self.drop))
+        needed = math.ceil(self.oversupply * nsamples * seqlen / self.new_tokens / (1.0 - self.drop) - 1e-9)
         return SynthesisParams(**{**asdict(self), "generations": needed})
 
 

@@ -186,3 +186,20 @@ def test_channel_profile_hand_built():
     assert p["max_over_median"] == 12.0 and p["top_channels"][:2] == [4, 5]
     # magnitude prunes columns 4, 5, 0; Wanda (scores 1, 2, 3, 4, 6, 2.4) prunes 0, 1, 5: one of its three differs
     assert p["wanda_prunes_magnitude_keeps"] == pytest.approx(1 / 3)
+
+
+def test_calibration_source_tiny(llama_dir, corpus_file, tmp_path, monkeypatch):
+    import calibration_source
+
+    monkeypatch.setenv("STADE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "calibration_source.jsonl"
+    calibration_source.main(_args(llama_dir, corpus_file, out))
+    rows = _rows(out)
+    assert [r["calibration"]["source"] if r["calibration"] else None for r in rows] == [
+        None, f"text:{corpus_file}", "synthetic", "random"]
+    synthetic = rows[2]
+    assert synthetic["config"]["calib_args"]["prompt_source"] == f"text:{corpus_file}"
+    # 8 x 256 tokens from 254-token generations (context 256 - 2 prefix): ceil(2 * 8 * 256 / 254 / 0.8) = 21, 4 dropped
+    assert synthetic["calibration"]["generated"]["kept"] == 17
+    assert all(r["sparsity_achieved"] == 0.5 for r in rows[1:])
+    assert len({next(iter(r["ppl"].values())) for r in rows[1:]}) == 3

@@ -60,8 +60,8 @@ def test_synthetic_source_yields_exactly_n_by_l_and_hits_its_cache(model, tokeni
     args = source.resolve_args({"prompt_source": f"text:{corpus_file}", "batch_size": "4", "new_tokens": "32"})
     ids, info = source.draw(model, tokenizer, 3, 40, 0, args, {"model": "tiny"}, False)
     assert ids.shape == (3, 40) and ids.dtype == torch.long
-    # N=3 windows of 40 tokens from 32-token generations: ceil(2 * 3 * 2 / 0.8) = 15 generated, 12 kept
-    assert info["generated"] == 15 and info["kept"] == 12 and not info["cache_hit"]
+    # N=3 windows of 40 tokens from 32-token generations: ceil(2 * 3 * 40 / 32 / 0.8) = 10 generated, 8 kept
+    assert info["generated"] == 10 and info["kept"] == 8 and not info["cache_hit"]
     assert info["generation_s_per_sample"] > 0
     again, info2 = source.draw(model, tokenizer, 3, 40, 0, args, {"model": "tiny"}, False)
     assert info2["cache_hit"] and torch.equal(ids, again)
