@@ -10,6 +10,7 @@ could swallow an import error).
 from .base import ALLOCATORS, METHODS, Allocation, AllocationContext, Allocator, LayerInfo, Method, register
 from . import magnitude, wanda, stade, sparsegpt, lsq  # noqa: F401  (registration)
 from . import owl, neuroal  # noqa: F401  (allocator registration)
+from . import bip  # noqa: F401  (structured methods: methods/structured.py and bip.py)
 from .data import CORPORA
 from .engine import prune_layer, prune_model
 from .masks import Pattern

@@ -15,6 +15,7 @@ from .evaluate import check_zero_shot_spec, perplexity, zero_shot
 from .masks import Pattern, check_sparsity, sparsity_report
 from .models import EMBEDDED, LoadedModel, load_model, prunable_linears, save_model
 from .results import peak_rss_mb, provenance, run_key
+from .structured import STRUCTURED, check_ratio, prune_structured
 from .synthesis import GENERATED
 
 @dataclass
@@ -46,7 +47,10 @@ class PruneConfig:
 
     def validate(self) -> "PruneConfig":
         """Check everything that can be checked before loading the model; returns self with sparsity resolved."""
-        method = METHODS[self.method]
+        if self.method in STRUCTURED:
+            self._validate_structured()
+            return self._validate_data()
+        method = METHODS[self.method]  # unknown names: a KeyError with the closest match
         allocator = ALLOCATORS[self.allocator]
         self.allocator_args = allocator.resolve_args(self.allocator_args) if allocator.allocate else None
         pattern = Pattern.parse(self.pattern)
@@ -65,6 +69,19 @@ class PruneConfig:
         check_sparsity(self.sparsity)
         if allocator.allocate is not None and self.sparsity == 0.0:
             raise ValueError(f"allocator {allocator.name!r} redistributes a non-zero sparsity; got 0")
+        return self._validate_data()
+
+    def _validate_structured(self) -> None:
+        """Structured methods remove whole heads/channels: the sparsity is the share of parameters removed."""
+        if Pattern.parse(self.pattern).is_nm or self.allocator != "uniform":
+            raise ValueError(f"structured method {self.method!r} removes whole heads and channels; it takes neither an "
+                             f"N:M pattern nor an allocator (got {self.pattern!r}, {self.allocator!r})")
+        if self.sparsity is None:
+            raise ValueError("structured pruning needs a ratio (--sparsity, the share of parameters removed)")
+        check_ratio(self.sparsity)
+        self.allocator_args = None
+
+    def _validate_data(self) -> "PruneConfig":
         if self.needs_calibration:
             if self.nsamples <= 0:
                 raise ValueError(f"nsamples must be positive, got {self.nsamples}")
@@ -87,6 +104,8 @@ class PruneConfig:
 
     @property
     def needs_calibration(self) -> bool:
+        if self.method in STRUCTURED:
+            return STRUCTURED[self.method].needs_data
         return METHODS[self.method].uses_data or ALLOCATORS[self.allocator].needs_data
 
     def defining_fields(self) -> dict[str, Any]:
@@ -122,6 +141,43 @@ def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, m
     return out
 
 
+def _prune_weights(config: PruneConfig, loaded: LoadedModel, calib: Optional[torch.Tensor], device: torch.device,
+                   pattern: Pattern, progress: bool, seconds: dict) -> dict[str, Any]:
+    """Unstructured / N:M pruning through the engine (after the allocator, if any)."""
+    method = METHODS[config.method]
+    allocation = None
+    allocator = ALLOCATORS[config.allocator]
+    if allocator.allocate is not None:
+        t = time.perf_counter()
+        allocation = allocator.allocate(AllocationContext(loaded.model, method, calib, config.sparsity,
+                                                          config.batch_size, device, config.allocator_args, progress))
+        seconds["allocate"] = time.perf_counter() - t
+    report = prune_model(loaded.model, method, calib if method.uses_data else None, config.sparsity, pattern,
+                         batch_size=config.batch_size, device=device, propagate=config.propagate, plan=allocation,
+                         progress=progress)
+    seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
+    achieved = sparsity_report(prunable_linears(loaded.model))
+    layer_methods = {}
+    for key, info in report.layers.items():
+        layer_methods.setdefault(key.split(".", 1)[1], info["method"])
+    return {"allocation": allocation.info if allocation else None, "layer_methods": layer_methods,
+            "forward_passes": report.forward_passes, "sparsity_achieved": achieved["overall"],
+            "sparsity_layer_range": [min(achieved["per_layer"].values()), max(achieved["per_layer"].values())]}
+
+
+def _prune_structures(config: PruneConfig, loaded: LoadedModel, calib: Optional[torch.Tensor], device: torch.device,
+                      progress: bool) -> dict[str, Any]:
+    """Structured pruning: heads and channels physically removed; the achieved ratio is in parameters."""
+    method = STRUCTURED[config.method]
+    report = prune_structured(loaded.model, method, calib if method.needs_data else None, config.sparsity,
+                              batch_size=config.batch_size, device=device, progress=progress)
+    shares = [l["params_removed"] / l["params_before"] for l in report.layers]
+    return {"allocation": None, "layer_methods": {}, "forward_passes": 1 if method.needs_data else 0,
+            "sparsity_achieved": report.ratio, "sparsity_layer_range": [min(shares), max(shares)],
+            "structured": {"params_before": report.params_before, "params_after": report.params_after,
+                           "layers": loaded.model.config.structured_pruning["layers"]}}
+
+
 def calibration_ids(config: PruneConfig, loaded: LoadedModel,
                     progress: bool = True) -> tuple[torch.Tensor, Optional[dict]]:
     """[nsamples, seqlen] calibration ids: windows of a corpus, or a generated source (drawn from the still-dense
@@ -146,7 +202,7 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
     seconds["load"] = time.perf_counter() - t0
     eval_seqlen = config.eval_seqlen or config.seqlen
     check_context(loaded, config.seqlen, eval_seqlen)
-    method, pattern = METHODS[config.method], Pattern.parse(config.pattern)
+    pattern = Pattern.parse(config.pattern)
     device = next(loaded.model.parameters()).device
 
     calib, calib_info = None, None
@@ -154,20 +210,12 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
         t = time.perf_counter()
         calib, calib_info = calibration_ids(config, loaded, progress)
         seconds["calibration_data"] = time.perf_counter() - t
-    allocation = None
-    allocator = ALLOCATORS[config.allocator]
-    if allocator.allocate is not None:
-        t = time.perf_counter()
-        allocation = allocator.allocate(AllocationContext(loaded.model, method, calib, config.sparsity,
-                                                          config.batch_size, device, config.allocator_args, progress))
-        seconds["allocate"] = time.perf_counter() - t
     t = time.perf_counter()
-    report = prune_model(loaded.model, method, calib if method.uses_data else None, config.sparsity, pattern,
-                         batch_size=config.batch_size, device=device, propagate=config.propagate, plan=allocation,
-                         progress=progress)
+    if config.method in STRUCTURED:
+        pruned = _prune_structures(config, loaded, calib, device, progress)
+    else:
+        pruned = _prune_weights(config, loaded, calib, device, pattern, progress, seconds)
     seconds["prune"] = time.perf_counter() - t
-    seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
-    achieved = sparsity_report(prunable_linears(loaded.model))
 
     t = time.perf_counter()
     evaluation = evaluate_model(loaded, tuple(config.eval), eval_seqlen, config.eval_windows,
@@ -175,27 +223,25 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
     seconds["eval"] = time.perf_counter() - t
     if save:
         save_model(loaded.model, loaded.tokenizer, save)
-    layer_methods = {}
-    for key, info in report.layers.items():
-        layer_methods.setdefault(key.split(".", 1)[1], info["method"])
     return {
         "key": run_key(config.defining_fields()),
         "config": asdict(config),
         "model": loaded.provenance,
         "method": config.method,
         "allocator": config.allocator,
-        "allocation": allocation.info if allocation else None,
+        "allocation": pruned["allocation"],
         "pattern": str(pattern),
         "sparsity_target": config.sparsity,
-        "sparsity_achieved": achieved["overall"],
-        "sparsity_layer_range": [min(achieved["per_layer"].values()), max(achieved["per_layer"].values())],
-        "layer_methods": layer_methods,
+        "sparsity_achieved": pruned["sparsity_achieved"],
+        "sparsity_layer_range": pruned["sparsity_layer_range"],
+        "layer_methods": pruned["layer_methods"],
+        **({"structured": pruned["structured"]} if "structured" in pruned else {}),
         "calibration": {"source": config.calib, "nsamples": config.nsamples, "seqlen": config.seqlen,
                         "seed": config.seed, "propagate": config.propagate,
                         **({"generated": calib_info} if calib_info else {})} if calib is not None else None,
         **evaluation,
         "seconds": seconds,
-        "forward_passes": report.forward_passes,
+        "forward_passes": pruned["forward_passes"],
         "peak_rss_mb": peak_rss_mb(),
         "peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None,
         "provenance": provenance(),

@@ -22,6 +22,7 @@ class LayerStats:
         self.count = 0
         self.mean = torch.zeros(width, dtype=torch.float64, device=device)
         self.m2 = torch.zeros(width, dtype=torch.float64, device=device)
+        self.abs_sum = torch.zeros(width, dtype=torch.float64, device=device)  # sum_t |x_tj| (LLM-BIP's |X_j|)
         self.gram = torch.zeros(width, width, dtype=torch.float32, device=device) if gram else None
 
     @torch.no_grad()
@@ -40,6 +41,7 @@ class LayerStats:
         # Chan, Golub & LeVeque (1979) pairwise merge: exact and stable in any batch order.
         self.mean += delta * (n_b / n)
         self.m2 += m2_b + delta**2 * (n_a * n_b / n)
+        self.abs_sum += x64.abs().sum(dim=0)
         self.count = n
         if self.gram is not None:
             xf = x.to(torch.float32)
@@ -56,6 +58,11 @@ class LayerStats:
     def sq_norm(self) -> torch.Tensor:
         """Squared L2 norm of each input channel over all tokens, ||X_j||^2 = sum_t x_tj^2."""
         return self.m2 + self.count * self.mean**2
+
+    @property
+    def abs_mean(self) -> torch.Tensor:
+        """Mean absolute value of each input channel over all tokens, (1/N) sum_t |x_tj|."""
+        return self.abs_sum / max(self.count, 1)
 
     @property
     def norm(self) -> torch.Tensor:
