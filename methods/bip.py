@@ -16,8 +16,10 @@ ablation is easy): the token reduction |x_j| = mean absolute value; 1^T (sum ove
 turn the bound into a scalar; |W_U| for a gated MLP = the element-wise max of |W_gate| and |W_up| (the paper's
 formula has one input matrix); the RMSNorm gain and 1/rms factor are left out as in the paper's formula, so on a
 real block the "bound" is a Lipschitz *estimate*: tests/test_structured.py measures how often it holds and its rank
-correlation with the brute-force change; statistics come from the dense model (one forward pass); allocation
-uniform per block (as Wanda-sp). `bip_noprop` drops the propagation term (the ablation the method hinges on).
+correlation with the brute-force change; statistics come from the dense model (one forward pass). Allocation:
+since s_H and s_F bound the same quantity, a block's head groups and channels are ranked together by score per
+parameter, with p of every block's parameters removed (`block` in methods/structured.py); `bip_uniform` uses
+Wanda-sp's fixed split instead. `bip_noprop` drops the propagation term (the ablation the method hinges on).
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def bip_noprop_score(block, units, kind, stats) -> torch.Tensor:
 
 
 register_structured(StructuredMethod("bip", "LLM-BIP: mean|x_j| * 1^T (I + |W_D||W_U|) |W_O[:, j]| (heads), "
-                                     "mean|x_j| * ||W_D[:, j]||_1 (channels)", bip_score, propagate="dense"))
+                                     "mean|x_j| * ||W_D[:, j]||_1 (channels); heads and channels ranked together",
+                                     bip_score, allocation="block", propagate="dense"))
+register_structured(StructuredMethod("bip_uniform", "LLM-BIP scores with Wanda-sp's fixed head/channel split",
+                                     bip_score, allocation="uniform", propagate="dense"))
 register_structured(StructuredMethod("bip_noprop", "LLM-BIP without the propagation term (ablation)",
-                                     bip_noprop_score, propagate="dense"))
+                                     bip_noprop_score, allocation="block", propagate="dense"))

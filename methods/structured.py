@@ -20,7 +20,9 @@ reduces its channels (sum or mean). Baselines (An et al. 2024, FLAP's code, whic
 LLM-BIP lives in methods/bip.py.
 
 Allocation: `uniform` removes round(p * G) head groups of every block and fills the rest of the block's
-parameter budget with MLP channels (so every block, and the model, is within one structure of p); `global`
+parameter budget with MLP channels (so every block, and the model, is within one structure of p); `block` ranks a
+block's groups and channels together by score per parameter (scores on one scale, LLM-BIP) within the same
+per-block budget; `global`
 removes the lowest standardised scores anywhere until p of the parameters are gone (FLAP's AL-AM), never the
 last group or channel of a block.
 """
@@ -236,16 +238,26 @@ def uniform_plan(block: nn.Module, scores: BlockScores, ratio: float) -> tuple[l
     return _lowest(scores.groups, drop_groups), _lowest(scores.channels, drop_channels)
 
 
+def block_plan(block: nn.Module, scores: BlockScores, ratio: float) -> tuple[list[int], list[int]]:
+    """Heads and channels of one block ranked together by score per parameter, removed from the lowest until the
+    block has lost p of its parameters: the attention/MLP split adapts per block, the budget stays uniform."""
+    return global_plan([block], [scores], ratio, per_param=True)[0]
+
+
 def _lowest(values: torch.Tensor, k: int) -> list[int]:
     return sorted(torch.sort(values, stable=True).indices[:k].tolist())
 
 
-def global_plan(blocks: list[nn.Module], scores: list[BlockScores], ratio: float) -> list[tuple[list[int], list[int]]]:
+def global_plan(blocks: list[nn.Module], scores: list[BlockScores], ratio: float,
+                per_param: bool = False) -> list[tuple[list[int], list[int]]]:
     """FLAP's AL-AM: all units of all blocks by score, removed from the lowest until p of the parameters are gone
-    (a unit is skipped when it would empty its block's attention or MLP)."""
+    (a unit is skipped when it would empty its block's attention or MLP). per_param ranks by score / parameters
+    instead (a knapsack-greedy order for scores that share one scale, as LLM-BIP's block-output bounds do)."""
     total = sum(s.units.block_params(b) for b, s in zip(blocks, scores))
-    units = [(float(v), b, "g", i, s.group_params) for b, s in enumerate(scores) for i, v in enumerate(s.groups)]
-    units += [(float(v), b, "c", i, s.channel_params) for b, s in enumerate(scores) for i, v in enumerate(s.channels)]
+    units = [(float(v) / (s.group_params if per_param else 1), b, "g", i, s.group_params)
+             for b, s in enumerate(scores) for i, v in enumerate(s.groups)]
+    units += [(float(v) / (s.channel_params if per_param else 1), b, "c", i, s.channel_params)
+              for b, s in enumerate(scores) for i, v in enumerate(s.channels)]
     units.sort(key=lambda u: (u[0], u[1], u[2], u[3]))
     plan = [([], []) for _ in scores]
     removed = 0
@@ -383,18 +395,25 @@ def prune_structured(model: nn.Module, method: StructuredMethod, calib_ids: Opti
             units = discover_units(collector, hd)
             scored.append(score_block(block, units, method, collector.stats))
             del collector
-            if method.allocation == "uniform" and method.propagate == "pruned":
-                report.layers.append(_apply(block, scored[-1], uniform_plan(block, scored[-1], ratio), method,
+            if method.allocation != "global" and method.propagate == "pruned":
+                report.layers.append(_apply(block, scored[-1], _block_rule(method)(block, scored[-1], ratio), method,
                                             physical))
                 _, outs = runner.run(block, keep=True)
             runner.advance(outs)
     if report.layers:  # already removed block by block
         return _finish(model, report, scored)
     plans = (global_plan(list(blocks), scored, ratio) if method.allocation == "global"
-             else [uniform_plan(b, s, ratio) for b, s in zip(blocks, scored)])
+             else [_block_rule(method)(b, s, ratio) for b, s in zip(blocks, scored)])
     for block, s, plan in zip(blocks, scored, plans):
         report.layers.append(_apply(block, s, plan, method, physical))
     return _finish(model, report, scored)
+
+
+def _block_rule(method: StructuredMethod):
+    rules = {"uniform": uniform_plan, "block": block_plan}
+    if method.allocation not in rules:
+        raise ValueError(f"unknown structured allocation {method.allocation!r}; known: uniform, block, global")
+    return rules[method.allocation]
 
 
 def _apply(block: nn.Module, scores: BlockScores, plan: tuple[list[int], list[int]], method: StructuredMethod,

@@ -57,7 +57,7 @@ def test_removing_nothing_is_the_identity_and_removing_equals_masking(model):
     assert not torch.allclose(_logits(removed, ids), dense, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["magnitude_sp", "wanda_sp", "flap", "bip", "bip_noprop"])
+@pytest.mark.parametrize("name", ["magnitude_sp", "wanda_sp", "flap", "bip", "bip_uniform", "bip_noprop"])
 @pytest.mark.parametrize("ratio", [0.2, 0.45])
 def test_ratio_within_one_structure_per_block(name, ratio):
     model = tiny_llama(seed=2)
