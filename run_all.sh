@@ -20,7 +20,8 @@ done
 case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
 
 EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost
-             wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples)
+             wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples
+             calibration_source bip_structured structured_speedup)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'

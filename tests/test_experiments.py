@@ -203,3 +203,27 @@ def test_calibration_source_tiny(llama_dir, corpus_file, tmp_path, monkeypatch):
     assert synthetic["calibration"]["generated"]["kept"] == 17
     assert all(r["sparsity_achieved"] == 0.5 for r in rows[1:])
     assert len({next(iter(r["ppl"].values())) for r in rows[1:]}) == 3
+
+
+def test_bip_structured_and_speedup_tiny(llama_dir, corpus_file, tmp_path):
+    import bip_structured
+    import structured_speedup
+
+    out = tmp_path / "bip_structured.jsonl"
+    bip_structured.main(_args(llama_dir, corpus_file, out))
+    rows = {r["method"]: r for r in _rows(out)}
+    assert list(rows) == ["dense"] + bip_structured.METHODS["tiny"]
+    for m in bip_structured.METHODS["tiny"]:
+        r = rows[m]
+        assert r["structured"]["params_after"] < r["structured"]["params_before"]
+        assert abs(r["sparsity_achieved"] - 0.2) < 0.05 and r["config"]["eval_seqlen"] == 128
+    speed = tmp_path / "speed.jsonl"
+    structured_speedup.main(_args(llama_dir, corpus_file, speed) + ["--tokens", "64", "--new-tokens", "8"])
+    (row,) = _rows(speed)
+    assert row["params_after"] < row["params_before"] and row["speedup"]["prefill_tokens_per_s"] > 0
+    sys.path.insert(0, str(ROOT / "analysis"))
+    import tables
+    md, tex = tables.bip_structured_table(_rows(out))
+    assert "| bip |" in md and "| wanda_sp |" in md and "\\begin{tabular}" in tex
+    md, _ = tables.structured_speedup_table([row])
+    assert "x |" in md
