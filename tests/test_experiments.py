@@ -227,3 +227,15 @@ def test_bip_structured_and_speedup_tiny(llama_dir, corpus_file, tmp_path):
     assert "| bip |" in md and "| wanda_sp |" in md and "\\begin{tabular}" in tex
     md, _ = tables.structured_speedup_table([row])
     assert "x |" in md
+
+
+def test_bip_bound_tiny(llama_dir, corpus_file, tmp_path):
+    import bip_bound
+
+    out = tmp_path / "bound.jsonl"
+    bip_bound.main(_args(llama_dir, corpus_file, out))
+    (row,) = _rows(out)
+    bip = row["summary"]["bip"]
+    assert bip["bound_holds_channels"] == 1.0  # exact for MLP channels
+    assert bip["spearman_channels"] > 0.999
+    assert set(row["summary"]) == set(bip_bound.SCORERS)
