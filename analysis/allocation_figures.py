@@ -6,15 +6,9 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import matplotlib.pyplot as plt
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from plotting import read_results, save_figure
 SCORERS = ["magnitude", "wanda", "sparsegpt", "stade"]
 STYLE = {"uniform": ("tab:gray", "o"), "owl": ("tab:blue", "s"), "neuroal": ("tab:red", "^")}
 
@@ -23,21 +17,9 @@ def _rows() -> list[dict]:
     """Rows of both experiments, one per run key (NeuroAL's file reuses OWL's rows)."""
     by_key = {}
     for name in ("owl_high_sparsity", "neuroal_topup"):
-        path = ROOT / "results" / f"{name}.jsonl"
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    by_key.setdefault(row["key"], row)
+        for row in read_results(name):
+            by_key.setdefault(row["key"], row)
     return list(by_key.values())
-
-
-def _save(fig, name: str) -> None:
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(ROOT / "figures" / f"{name}.{ext}", dpi=150)
-    plt.close(fig)
-    print(f"wrote figures/{name}.png and .pdf")
 
 
 def ppl_figure(rows: list[dict]) -> None:
@@ -67,7 +49,7 @@ def ppl_figure(rows: list[dict]) -> None:
     axes[0][-1].legend(fontsize=8)
     fig.suptitle(f"Uniform vs OWL vs NeuroAL sparsity, {pruned[0]['model']['model']} ({pruned[0].get('scale')} scale)",
                  fontsize=10)
-    _save(fig, "allocation_ppl")
+    save_figure(fig, "allocation_ppl")
 
 
 def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
@@ -95,7 +77,7 @@ def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
     ax.set_title(f"Per-block sparsity at {sparsity:.0%}")
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
-    _save(fig, "allocation_profile")
+    save_figure(fig, "allocation_profile")
 
 
 def main() -> None:

@@ -2,26 +2,19 @@
 (the compensated exhaustive optimum) as the input means grow relative to their spread."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import matplotlib.pyplot as plt
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from plotting import read_results, save_figure
 LABELS = {"magnitude": "magnitude |W|", "wanda": "Wanda |W|·‖x‖", "stade": "STADE W²Var + bias comp.",
           "stade_nocomp": "W²Var, no comp.", "stade_star": "STADE* W²(Var+μ²)"}
 
 
 def real_model_figure() -> None:
     """Median mu^2/Var of each layer type's input channels, per block, on the embedded model."""
-    path = ROOT / "results" / "theory_real_model.jsonl"
-    if not path.exists():
-        print(f"skip: {path} missing (run theory/check_real_model.py)")
+    rows = [r for r in read_results("theory_real_model") if "block" in r]
+    if not rows:
+        print("skip: results/theory_real_model.jsonl missing (run theory/check_real_model.py)")
         return
-    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip() and '"block"' in l]
     fig, ax = plt.subplots(figsize=(7, 4))
     for layer in dict.fromkeys(r["layer"] for r in rows):
         rs = [r for r in rows if r["layer"] == layer]
@@ -34,19 +27,15 @@ def real_model_figure() -> None:
     ax.set_title(f"Input centring per layer, {rows[0]['model']} ({rows[0]['nsamples']}x{rows[0]['seqlen']} tokens)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(ROOT / "figures" / f"theory_real_model.{ext}", dpi=150)
-    print("wrote figures/theory_real_model.png and .pdf")
+    save_figure(fig, "theory_real_model")
 
 
 def main() -> None:
     real_model_figure()
-    path = ROOT / "results" / "theory_crossover.jsonl"
-    if not path.exists():
-        print(f"skip: {path} missing (run theory/check_crossover.py)")
+    rows = read_results("theory_crossover")
+    if not rows:
+        print("skip: results/theory_crossover.jsonl missing (run theory/check_crossover.py)")
         return
-    rows = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     x = [r["mean_scale"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     for metric, label in LABELS.items():
@@ -58,11 +47,7 @@ def main() -> None:
     ax.set_title(f"Synthetic rows, d={rows[0]['d']}, half pruned, {rows[0]['trials']} trials per point")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    (ROOT / "figures").mkdir(exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(ROOT / "figures" / f"theory_crossover.{ext}", dpi=150)
-    print("wrote figures/theory_crossover.png and .pdf")
+    save_figure(fig, "theory_crossover")
 
 
 if __name__ == "__main__":

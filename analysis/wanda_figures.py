@@ -7,33 +7,15 @@
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
+from plotting import read_results, save_figure
 METHOD_STYLE = {"wanda": ("tab:blue", "o"), "sparsegpt": ("tab:green", "s"), "stade": ("tab:red", "^")}
 # q/k/v (and gate/up) read the same tensor, so they share one line
 INPUT_GROUPS = {"attention input (q/k/v)": "self_attn.q_proj", "o_proj input": "self_attn.o_proj",
                 "MLP input (gate/up)": "mlp.gate_proj", "down_proj input": "mlp.down_proj"}
-
-
-def _read(name: str) -> list[dict]:
-    path = ROOT / "results" / f"{name}.jsonl"
-    return [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path.exists() else []
-
-
-def _save(fig, name: str) -> None:
-    fig.tight_layout()
-    for ext in ("png", "pdf"):
-        fig.savefig(ROOT / "figures" / f"{name}.{ext}", dpi=150)
-    plt.close(fig)
-    print(f"wrote figures/{name}.png and .pdf")
 
 
 def calibration_samples_figure(rows: list[dict]) -> None:
@@ -66,7 +48,7 @@ def calibration_samples_figure(rows: list[dict]) -> None:
                  "mean over calibration draws, bars = min-max", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3, which="both")
-    _save(fig, "calibration_samples")
+    save_figure(fig, "calibration_samples")
 
 
 def outlier_features_figure(rows: list[dict]) -> None:
@@ -95,13 +77,12 @@ def outlier_features_figure(rows: list[dict]) -> None:
     fig.suptitle(f"Input-channel norms of the dense {row['model']} model over {row['nsamples']} x {row['seqlen']} calibration "
                  f"tokens: channel {channel} is the largest attention input in {times} of {len(residual)} blocks",
                  fontsize=10)
-    _save(fig, "outlier_features")
+    save_figure(fig, "outlier_features")
 
 
 def main() -> None:
-    (ROOT / "figures").mkdir(exist_ok=True)
-    calibration_samples_figure(_read("wanda_calibration_samples"))
-    outlier_features_figure(_read("wanda_outlier_features"))
+    calibration_samples_figure(read_results("wanda_calibration_samples"))
+    outlier_features_figure(read_results("wanda_outlier_features"))
 
 
 if __name__ == "__main__":

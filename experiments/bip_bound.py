@@ -8,11 +8,9 @@ the MLP's Lipschitz estimate holds), and how well does each scorer rank the unit
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
-from common import base_config, models_for, output_path, parser
+from common import model_bases, output_path, parser, pending
 
 NAME = "bip_bound"
 SCORERS = ("bip", "bip_noprop", "wanda_sp", "flap", "magnitude_sp")
@@ -29,16 +27,13 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
-    from methods.structured import STRUCTURED, remove_units, score_block
+    from methods.structured import STRUCTURED, block_output_change, score_block
 
     _, outs = runner.run(block, keep=True)
     dense = torch.cat(outs)
 
     def change(groups, chans):
-        trial = copy.deepcopy(block)
-        remove_units(trial, units, groups, chans, physical=False)
-        _, out = runner.run(trial, keep=True)
-        return float((torch.cat(out) - dense).abs().sum(-1).mean())
+        return block_output_change(runner, block, units, dense, groups, chans)
 
     scores = {name: score_block(block, units, STRUCTURED[name], stats) for name in SCORERS}
     n_groups = len(scores["bip"].groups)
@@ -72,21 +67,19 @@ def main(argv=None):
     from methods.engine import BlockRunner
     from methods.models import load_model
     from methods.pipeline import calibration_ids
-    from methods.results import append_rows, provenance, read_rows, run_key
+    from methods.results import append_rows, provenance
     from methods.structured import discover_units, head_dim_of
 
     out = output_path(args, NAME)
-    done = {r["key"] for r in read_rows(out)}
-    for model_name in models_for(args, PAPER_MODELS):
-        config = base_config(args, model=model_name, method="bip", sparsity=0.2, nsamples=NSAMPLES[args.scale])
+    for config in model_bases(args, PAPER_MODELS, method="bip", sparsity=0.2, nsamples=NSAMPLES[args.scale]):
         config.validate()
-        fields = {"experiment": NAME, "model": model_name, "blocks": BLOCKS[args.scale], "channels": CHANNELS[args.scale],
-                  "calib": config.calib, "nsamples": config.nsamples, "seqlen": config.seqlen, "seed": config.seed}
-        key = run_key(fields)
-        if key in done:
-            print(f"[{NAME}] {model_name}: already in {out}")
+        fields = {"experiment": NAME, "model": config.model, "blocks": BLOCKS[args.scale],
+                  "channels": CHANNELS[args.scale], "calib": config.calib, "nsamples": config.nsamples,
+                  "seqlen": config.seqlen, "seed": config.seed}
+        key = pending(out, fields, config.model)
+        if key is None:
             continue
-        loaded = load_model(model_name, device=args.device)
+        loaded = load_model(config.model, device=args.device)
         calib, _ = calibration_ids(config, loaded, progress=False)
         runner = BlockRunner(loaded.model, calib, config.batch_size, next(loaded.model.parameters()).device)
         wanted, blocks = set(BLOCKS[args.scale]), []

@@ -15,9 +15,7 @@ LoRA recovery (which the paper reports for some settings) is out of scope at the
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-from common import base_config, models_for, parser, run_grid, with_method
+from common import model_bases, parser, run_grid, with_method
 
 NAME = "bip_structured"
 METHODS = {"tiny": ["wanda_sp", "bip"],
@@ -33,9 +31,8 @@ PAPER_MODELS = ["huggyllama/llama-7b", "lmsys/vicuna-7b-v1.3", "huggyllama/llama
 
 def grid(args):
     configs = []
-    for model in models_for(args, PAPER_MODELS):
-        base = replace(base_config(args, model=model), **{k: v for k, v in EVAL[args.scale].items()
-                                                          if not (k == "zero_shot" and args.zero_shot)})
+    overrides = {k: v for k, v in EVAL[args.scale].items() if not (k == "zero_shot" and args.zero_shot)}
+    for base in model_bases(args, PAPER_MODELS, **overrides):
         configs.append(with_method(base, "dense"))
         for ratio in RATIOS[args.scale]:
             configs += [with_method(base, m, sparsity=ratio) for m in METHODS[args.scale]]

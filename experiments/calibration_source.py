@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common import allocator_args_for, base_config, models_for, parser, run_grid, with_method
+from common import allocator_args_for, model_bases, parser, run_grid, with_method
 
 NAME = "calibration_source"
 SOURCES = {"tiny": ["synthetic", "random"], "default": ["enwiki_excerpt", "wiki_vital", "synthetic", "random"],
@@ -50,10 +50,7 @@ def grid(args):
     """Sparsity-major, then seed: every source and method at 50% before 60%."""
     prompt = args.calib if args.scale == "tiny" and args.calib else PROMPTS[args.scale]
     configs = []
-    for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model)
-        if args.scale in EVAL_WINDOWS:
-            base = replace(base, eval_windows=EVAL_WINDOWS[args.scale])
+    for base in model_bases(args, PAPER_MODELS, eval_windows=EVAL_WINDOWS.get(args.scale)):
         configs.append(with_method(base, "dense"))
         for sparsity in SPARSITIES[args.scale]:
             for seed in SEEDS[args.scale]:

@@ -70,6 +70,23 @@ def base_config(args: argparse.Namespace, *, paper_zero_shot: bool = False, **ov
     return PruneConfig(device=args.device, **preset)
 
 
+def model_bases(args: argparse.Namespace, paper_models: Iterable[str], **overrides) -> list[PruneConfig]:
+    """One base config per model of the scale; `overrides` replace preset fields (None values are ignored, so a
+    per-scale table can leave a scale at its preset: eval_windows=EVAL_WINDOWS.get(args.scale))."""
+    fixed = {k: v for k, v in overrides.items() if v is not None}
+    return [base_config(args, model=model, **fixed) for model in models_for(args, paper_models)]
+
+
+def pending(out: Path, fields: dict, label: str) -> Optional[str]:
+    """For measurements that are not PruneConfig runs: the run key of `fields`, or None (and a message) when
+    out already holds it."""
+    key = run_key(fields)
+    if key in done_keys(out):
+        print(f"[{fields.get('experiment', '?')}] {label}: already in {out}")
+        return None
+    return key
+
+
 def models_for(args: argparse.Namespace, paper_models: Iterable[str]) -> list[str]:
     if args.model:
         return args.model

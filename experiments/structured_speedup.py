@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from common import base_config, models_for, output_path, parser
+from common import model_bases, models_for, output_path, parser, pending
 
 NAME = "structured_speedup"
 RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "paper": [0.2, 0.5]}
@@ -50,21 +50,19 @@ def main(argv=None):
         return
     from methods.pipeline import calibration_ids
     from methods.models import load_model
-    from methods.results import append_rows, provenance, read_rows, run_key
+    from methods.results import append_rows, provenance
     from methods.structured import STRUCTURED, prune_structured
 
     out = output_path(args, NAME)
-    done = {r["key"] for r in read_rows(out)}
-    for model_name in models_for(args, PAPER_MODELS):
-        for ratio in RATIOS[args.scale]:
-            config = base_config(args, model=model_name, method=args.method, sparsity=ratio).validate()
-            fields = {"experiment": NAME, "model": model_name, "method": args.method, "ratio": ratio,
+    for ratio in RATIOS[args.scale]:
+        for config in model_bases(args, PAPER_MODELS, method=args.method, sparsity=ratio):
+            config.validate()
+            fields = {"experiment": NAME, "model": config.model, "method": args.method, "ratio": ratio,
                       "tokens": args.tokens, "new_tokens": args.new_tokens, "device": args.device}
-            key = run_key(fields)
-            if key in done:
-                print(f"[{NAME}] {model_name} {args.method} {ratio}: already in {out}")
+            key = pending(out, fields, f"{config.model} {args.method} {ratio}")
+            if key is None:
                 continue
-            loaded = load_model(model_name, device=args.device)
+            loaded = load_model(config.model, device=args.device)
             ids = torch.randint(0, len(loaded.tokenizer), (1, args.tokens), generator=torch.Generator().manual_seed(0))
             ids = ids.to(next(loaded.model.parameters()).device)
             dense = throughput(loaded.model, ids, args.new_tokens)
@@ -77,7 +75,7 @@ def main(argv=None):
                    "dense": dense, "pruned": pruned,
                    "speedup": {k: pruned[k] / dense[k] for k in dense}, "provenance": provenance()}
             append_rows(out, [row])
-            print(f"[{NAME}] {model_name} {args.method} ratio {ratio}: prefill x{row['speedup']['prefill_tokens_per_s']:.2f}, "
+            print(f"[{NAME}] {config.model} {args.method} ratio {ratio}: prefill x{row['speedup']['prefill_tokens_per_s']:.2f}, "
                   f"decode x{row['speedup']['decode_tokens_per_s']:.2f}", flush=True)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common import base_config, models_for, parser, run_grid, with_method
+from common import model_bases, parser, run_grid, with_method
 
 NAME = "wanda_calibration_samples"
 METHODS = {"tiny": ["wanda", "sparsegpt"], "default": ["wanda", "sparsegpt", "stade"]}
@@ -31,10 +31,7 @@ PAPER_MODELS = ["huggyllama/llama-7b"]
 def grid(args):
     """Seed-major: the whole seed-0 curve comes first, so an interrupted run already has a full figure."""
     configs = []
-    for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model)
-        if args.scale in EVAL_WINDOWS:
-            base = replace(base, eval_windows=EVAL_WINDOWS[args.scale])
+    for base in model_bases(args, PAPER_MODELS, eval_windows=EVAL_WINDOWS.get(args.scale)):
         configs.append(with_method(base, "dense"))
         for seed in SEEDS:
             for n in COUNTS[args.scale]:

@@ -12,7 +12,7 @@ The per-output rows are the ones of main_perplexity (reused, not rerun).
 """
 from __future__ import annotations
 
-from common import base_config, models_for, parser, run_grid, with_method
+from common import model_bases, parser, run_grid, with_method
 
 NAME = "wanda_comparison_group"
 METRICS = ("magnitude", "wanda")
@@ -22,8 +22,7 @@ PAPER_MODELS = ["huggyllama/llama-7b"]
 
 def grid(args):
     configs = []
-    for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model)
+    for base in model_bases(args, PAPER_MODELS):
         configs.append(with_method(base, "dense"))
         configs += [with_method(base, metric + suffix) for metric in METRICS for suffix in GROUPS.values()]
     return configs

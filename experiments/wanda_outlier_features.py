@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from common import base_config, models_for, output_path, parser
+from common import model_bases, models_for, output_path, parser, pending
 
 NAME = "wanda_outlier_features"
 THRESHOLDS = (3, 5, 10, 20)
@@ -76,18 +76,16 @@ def main(argv=None):
     if args.dry_run:
         print(f"{NAME}: dense channel norms of {models_for(args, PAPER_MODELS)}")
         return
-    from methods.results import append_rows, read_rows, run_key
+    from methods.results import append_rows
     out = output_path(args, NAME)
-    done = {r["key"] for r in read_rows(out)}
-    for model in models_for(args, PAPER_MODELS):
-        config = base_config(args, model=model).validate()
-        if run_key(run_fields(config)) in done:
-            print(f"[{NAME}] {model}: already in {out}")
+    for config in model_bases(args, PAPER_MODELS):
+        config.validate()
+        if pending(out, run_fields(config), config.model) is None:
             continue
         row = measure(config, progress=not args.no_progress)
         append_rows(out, [row])
         worst = max(row["layers"], key=lambda l: l["max_over_median"])
-        print(f"[{NAME}] {model}: {len(row['layers'])} layers in {row['seconds']:.0f}s; largest channel "
+        print(f"[{NAME}] {config.model}: {len(row['layers'])} layers in {row['seconds']:.0f}s; largest channel "
               f"{worst['max_over_median']:.0f}x the median ({worst['block']}.{worst['layer']})")
         for l in row["layers"]:
             print(f"  {l['block']:2d}.{l['layer']:18s} >5x median: {l['share_above']['5']:.4f}  "

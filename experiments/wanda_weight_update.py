@@ -11,7 +11,7 @@ Rows without update are main_perplexity's (reused, not rerun).
 """
 from __future__ import annotations
 
-from common import base_config, models_for, parser, print_table, run_grid, with_method
+from common import model_bases, parser, print_table, run_grid, with_method
 
 NAME = "wanda_weight_update"
 METHODS = {"tiny": ["wanda", "wanda_lsq", "sparsegpt"],
@@ -24,8 +24,7 @@ PAPER_MODELS = ["huggyllama/llama-7b"]
 
 def grid(args):
     configs = []
-    for model in models_for(args, PAPER_MODELS):
-        base = base_config(args, model=model)
+    for base in model_bases(args, PAPER_MODELS):
         configs.append(with_method(base, "dense"))
         for pattern in PATTERNS[args.scale]:
             configs += [with_method(base, m, pattern) for m in METHODS[args.scale]]

@@ -344,6 +344,19 @@ def _set_head_counts(block: nn.Module, units: BlockUnits, q: int, kv: int) -> No
             setattr(module, attr, value)
 
 
+@torch.no_grad()
+def block_output_change(runner, block: nn.Module, units: BlockUnits, dense: torch.Tensor, groups: list[int],
+                        channels: list[int]) -> float:
+    """mean_t ||Y'_t - Y_t||_1: how far the block's output moves over the runner's current inputs when the given
+    head groups and channels are masked (`dense` = the unpruned block's outputs, concatenated). The quantity
+    LLM-BIP's scores bound; brute force for tests and experiments/bip_bound.py."""
+    import copy
+    trial = copy.deepcopy(block)
+    remove_units(trial, units, groups, channels, physical=False)
+    _, outs = runner.run(trial, keep=True)
+    return float((torch.cat(outs) - dense).abs().sum(-1).mean())
+
+
 # ------------------------------------------------------------------------------------------- the driver
 @dataclass
 class StructuredReport:

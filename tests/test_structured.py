@@ -8,8 +8,8 @@ import torch
 
 from conftest import tiny_llama, tiny_opt
 from methods.engine import BlockRunner
-from methods.structured import (STRUCTURED, discover_units, head_dim_of, load_structured, prune_structured,
-                                remove_units, save_structured, _units_without_data)
+from methods.structured import (STRUCTURED, block_output_change, discover_units, head_dim_of, load_structured,
+                                prune_structured, remove_units, save_structured, _units_without_data)
 
 
 def _ids(n=4, length=32, seed=0):
@@ -131,10 +131,7 @@ def test_bip_scores_against_brute_force_block_output_change():
     dense = torch.cat(outs)
 
     def change(groups, channels):
-        trial = copy.deepcopy(block)
-        remove_units(trial, units, groups, channels, physical=False)
-        _, out = runner.run(trial, keep=True)
-        return float((torch.cat(out) - dense).abs().sum(-1).mean())
+        return block_output_change(runner, block, units, dense, groups, channels)
 
     channels = torch.tensor([change([], [j]) for j in range(len(scores.channels))], dtype=torch.float64)
     assert torch.allclose(scores.channels, channels, rtol=1e-4)
