@@ -46,10 +46,8 @@ def run_fields(config) -> dict:
 
 @torch.no_grad()
 def measure(config, progress: bool) -> dict:
-    from tqdm import tqdm
-
     from methods.data import calibration_samples
-    from methods.engine import BlockRunner
+    from methods.engine import dense_statistics
     from methods.models import load_model
     from methods.results import provenance, run_key
 
@@ -58,14 +56,12 @@ def measure(config, progress: bool) -> dict:
     calib = calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
                                 config.calib_data_files)
     device = next(loaded.model.parameters()).device
-    runner = BlockRunner(loaded.model, calib, config.batch_size, device)
     layers = []
-    for b, block in enumerate(tqdm(runner.blocks, desc="channel norms", disable=not progress)):
-        collector, outs = runner.run(block, collect=True, keep=True)
+    for b, _, collector in dense_statistics(loaded.model, calib, config.batch_size, device, progress,
+                                            desc="channel norms"):
         for name, layer in collector.linears.items():
             profile = channel_profile(layer.weight.data.float().cpu(), collector.stats[name].norm.cpu())
             layers.append({"block": b, "layer": name, "normalized_input": collector.normalized[name], **profile})
-        runner.advance(outs)
     fields = run_fields(config)
     return {"key": run_key(fields), **fields, "model_info": loaded.provenance, "thresholds": list(THRESHOLDS),
             "layers": layers, "seconds": time.perf_counter() - t, "provenance": provenance()}

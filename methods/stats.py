@@ -67,3 +67,12 @@ class LayerStats:
     @property
     def norm(self) -> torch.Tensor:
         return self.sq_norm.sqrt()
+
+    def centring(self) -> dict[str, float]:
+        """How far the inputs are from centred per feature (the condition under which Wanda is optimal, STADE
+        Prop. P4): the median over channels of mu_j^2 / Var(x_j) (0 = centred), the share of channels with
+        |mu_j| / sigma_j > 0.5, and the mean |mu_j| and sigma_j."""
+        ratio = self.mean**2 / self.var.clamp_min(1e-30)
+        return {"median_mean2_over_var": float(ratio.median()),
+                "share_abs_mean_over_std_gt_0.5": float((ratio > 0.25).double().mean()),
+                "mean_abs_mean": float(self.mean.abs().mean()), "mean_std": float(self.var.sqrt().mean())}

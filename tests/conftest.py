@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from methods.assets import embedded_available
+from methods.models import byte_tokenizer
 
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but have an "
          "they you were her she there been one all we their has would when if so no will more can who out some "
@@ -33,17 +34,6 @@ def make_text(n_docs: int = 12, words: tuple[int, int] = (150, 400), seed: int =
     return "\n\n".join(docs)
 
 
-def byte_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {c: i for i, c in enumerate(sorted(alphabet))}
-    vocab["<eos>"] = len(vocab)
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
 
 
 def tiny_llama(seed: int = 0, layers: int = 2):

@@ -239,3 +239,26 @@ def test_bip_bound_tiny(llama_dir, corpus_file, tmp_path):
     assert bip["bound_holds_channels"] == 1.0  # exact for MLP channels
     assert bip["spearman_channels"] > 0.999
     assert set(row["summary"]) == set(bip_bound.SCORERS)
+
+
+def test_training_conditions_tiny(corpus_file, tmp_path, monkeypatch, capsys):
+    import training_conditions as tc
+
+    monkeypatch.setenv("STADE_CACHE_DIR", str(tmp_path / "cache"))
+    spec = f"text:{corpus_file}"
+    out = tmp_path / "training_conditions.jsonl"
+    argv = ["--scale", "tiny", "--calib", spec, "--eval", spec, "--output", str(out), "--device", "cpu", "--no-progress"]
+    tc.main(argv)
+    trained = _rows(tmp_path / "training_conditions_train.jsonl")
+    assert [r["recipe"] for r in trained] == list(tc.RECIPES)
+    assert all(r["curve"][0]["step"] == 0 and len(r["input_centring"]) >= 4 for r in trained)
+    opt = next(r for r in trained if r["recipe"] == "opt_relu")["input_centring"]
+    assert not opt["fc2"]["normalized_input"] and opt["fc1"]["normalized_input"]
+    assert all(v["median_mean2_over_var"] >= 0 for r in trained for v in r["input_centring"].values())
+    rows = _rows(out)
+    assert len(rows) == len(tc.RECIPES) * len(tc.METHODS)
+    assert all(r["model"]["model"].startswith("trained:") for r in rows)
+    capsys.readouterr()
+    tc.main(argv)  # cached checkpoints and finished rows: nothing is retrained or rerun
+    printed = capsys.readouterr().out
+    assert "0 to do" in printed and "final loss" not in printed

@@ -20,30 +20,17 @@ from synthetic import ROOT, write_result
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
                      device: str = "cpu") -> list[dict]:
     from methods.data import calibration_samples
-    from methods.engine import _Collector, _block_output, capture_block_inputs
-    from methods.models import find_blocks, load_model
+    from methods.engine import dense_statistics
+    from methods.models import load_model
 
     loaded = load_model(model_spec, device=device)
     ids = calibration_samples(calib, loaded.tokenizer, nsamples, seqlen, seed=0)
-    _, blocks = find_blocks(loaded.model)
     rows = []
     with torch.no_grad():
-        inps, kwargs = capture_block_inputs(loaded.model, blocks, ids.split(4), torch.device(device))
-        for b, block in enumerate(blocks):
-            collector = _Collector(block, gram=False, device=torch.device(device))
-            outs = []
-            for x, kw in zip(inps, kwargs):
-                outs.append(_block_output(block(x, **kw)))
-                collector.end_first_batch()
-            collector.remove()
+        for b, _, collector in dense_statistics(loaded.model, ids, 4, device):
             for name, stats in collector.stats.items():
-                ratio = stats.mean**2 / stats.var.clamp_min(1e-30)
                 rows.append({"block": b, "layer": name, "normalized_input": collector.normalized[name],
-                             "median_mean2_over_var": float(ratio.median()),
-                             "share_abs_mean_over_std_gt_0.5": float((ratio > 0.25).double().mean()),
-                             "mean_abs_mean": float(stats.mean.abs().mean()),
-                             "mean_std": float(stats.var.sqrt().mean())})
-            inps = outs
+                             **stats.centring()})
     for r in rows:
         r.update({"model": model_spec, "nsamples": nsamples, "seqlen": seqlen, "calib": calib})
     return rows

@@ -1,0 +1,170 @@
+"""The STADE paper's training-conditions claim, as a controlled experiment: does Wanda's gap to STADE move with the
+property the theory names?
+
+Theory (STADE, Props. P1-P4; theory/): for a linear layer whose input features have means mu_j, the best score for
+one weight is W^2 * Var(x_j) when the bias can absorb the removed mean (STADE) and W^2 * E[x_j^2] (Wanda's ranking)
+when it cannot; the two agree when inputs are centred (mu_j = 0). How centred a layer's inputs are is set by how the
+model was built and trained: the normalisation in front of it, the activation, and whether the layers carry biases.
+The paper could only compare released models, which differ in many ways at once. Here small decoders are trained
+from scratch that differ in ONE condition each, with the same seed, data, budget and tokenizer:
+  llama_rms        Llama block: RMSNorm, no biases, SiLU-gated MLP (the Llama condition)
+  llama_rms_bias   the same with biases on every projection (the model can absorb means while training)
+  opt_relu         OPT block: LayerNorm, biases, ReLU MLP (down-projection inputs >= 0: far from centred)
+  opt_tanh         the same with tanh (a zero-centred activation)
+Then each is pruned at 50% with magnitude, Wanda, STADE (compensated, every layer and the paper's split), and
+STADE without compensation; the input centring (median mu^2/Var per layer) is recorded beside. Prediction: STADE's
+advantage over Wanda is largest where inputs are least centred (opt_relu's fc2) and shrinks toward zero where they
+are centred (opt_tanh), and compensation is what carries it.
+  default scale: byte-level tokenizer, 4 blocks of width 128, 256-token sequences from the calibration corpus's
+                 train split, 400 AdamW steps (~10 min per model on 2 CPU cores; checkpoints cached under the
+                 cache dir as trained:<name>-<hash>, training curves in results/training_conditions_train.jsonl).
+  paper scale:   the released models themselves (LLaMA, OPT, Qwen) in main_perplexity.py.
+  python experiments/training_conditions.py --scale default
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import replace
+
+import torch
+from tqdm import tqdm
+
+from common import base_config, parser, pending, run_grid, sibling_path, with_method
+
+NAME = "training_conditions"
+RECIPES = {
+    "llama_rms": ("llama", {}),
+    "llama_rms_bias": ("llama", {"attention_bias": True, "mlp_bias": True}),
+    "opt_relu": ("opt", {"activation_function": "relu"}),
+    "opt_tanh": ("opt", {"activation_function": "tanh"}),
+}
+SIZES = {
+    "tiny": dict(hidden=32, layers=2, heads=2, ffn=64, seqlen=64, batch=4, steps=6, lr=3e-3, warmup=2),
+    "default": dict(hidden=128, layers=4, heads=4, ffn=512, seqlen=256, batch=16, steps=400, lr=2e-3, warmup=20),
+}
+METHODS = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
+SPARSITIES = {"tiny": [0.5], "default": [0.5]}
+SEED = 0
+
+
+def build_model(recipe: str, size: dict, vocab: int, eos: int) -> torch.nn.Module:
+    """A fresh model of the recipe's family: stock Hugging Face configs, so the pipeline loads the checkpoint."""
+    from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
+
+    family, extra = RECIPES[recipe]
+    common = dict(vocab_size=vocab, hidden_size=size["hidden"], num_hidden_layers=size["layers"],
+                  num_attention_heads=size["heads"], max_position_embeddings=2 * size["seqlen"],
+                  bos_token_id=eos, eos_token_id=eos, pad_token_id=eos, tie_word_embeddings=True)
+    torch.manual_seed(SEED)
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(intermediate_size=size["ffn"], num_key_value_heads=size["heads"],
+                                            **common, **extra))
+    return OPTForCausalLM(OPTConfig(ffn_dim=size["ffn"], word_embed_proj_dim=size["hidden"], do_layer_norm_before=True,
+                                    enable_bias=True, dropout=0.0, attention_dropout=0.0, **common, **extra))
+
+
+def training_stream(corpus: str, tokenizer) -> torch.Tensor:
+    """The corpus's calibration split (never its evaluation split) as one token stream."""
+    from methods.data import get_corpus
+    docs = get_corpus(corpus).documents("calib")
+    return tokenizer("\n\n".join(docs), return_tensors="pt").input_ids[0]
+
+
+def train(recipe: str, size: dict, corpus: str, progress: bool = True) -> dict:
+    """Train one model from scratch, or load its cached checkpoint; returns the training record."""
+    from methods.assets import cache_dir
+    from methods.models import TRAINED, byte_tokenizer
+
+    tokenizer = byte_tokenizer()
+    spec = {"recipe": recipe, "config": RECIPES[recipe], "size": size, "corpus": corpus, "seed": SEED, "version": 1}
+    name = f"{recipe}-{hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]}"
+    path = cache_dir() / "trained" / name
+    if (path / "training_log.json").exists():
+        return json.loads((path / "training_log.json").read_text())
+    stream = training_stream(corpus, tokenizer)
+    if len(stream) <= size["seqlen"] + 1:
+        raise ValueError(f"corpus {corpus!r} has {len(stream)} tokens, too few for sequences of {size['seqlen']}")
+    model = build_model(recipe, size, len(tokenizer), tokenizer.eos_token_id).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=size["lr"], betas=(0.9, 0.95), weight_decay=0.0)
+    g = torch.Generator().manual_seed(SEED)  # the same batches, in the same order, for every recipe
+    curve, t0 = [], time.perf_counter()
+    for step in tqdm(range(size["steps"]), desc=f"training {recipe}", disable=not progress):
+        lr = size["lr"] * min(1.0, (step + 1) / size["warmup"]) * 0.5 * (1 + math.cos(math.pi * step / size["steps"]))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        starts = torch.randint(0, len(stream) - size["seqlen"] - 1, (size["batch"],), generator=g)
+        batch = torch.stack([stream[s:s + size["seqlen"]] for s in starts])
+        loss = model(input_ids=batch, labels=batch).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 10 == 0 or step == size["steps"] - 1:
+            curve.append({"step": step, "loss": loss.item(), "lr": lr})
+    record = {"model": TRAINED + name, "recipe": recipe, "spec": spec, "curve": curve,
+              "final_loss": curve[-1]["loss"], "train_seconds": time.perf_counter() - t0,
+              "params": sum(p.numel() for p in model.parameters()),
+              "tokens_seen": size["steps"] * size["batch"] * size["seqlen"]}
+    model.eval().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    (path / "training_log.json").write_text(json.dumps(record))  # written last: marks a complete checkpoint
+    return record
+
+
+def input_centring(model_spec: str, corpus: str, seqlen: int) -> dict[str, dict]:
+    """Per layer (name within a block): the median over blocks of its inputs' centring (methods.stats)."""
+    from methods.data import calibration_samples
+    from methods.engine import dense_statistics
+    from methods.models import load_model
+
+    loaded = load_model(model_spec, device="cpu")
+    ids = calibration_samples(corpus, loaded.tokenizer, 8, seqlen, seed=SEED)
+    per_layer: dict[str, list[dict]] = {}
+    with torch.no_grad():
+        for _, _, collector in dense_statistics(loaded.model, ids, 4, "cpu"):
+            for name, stats in collector.stats.items():
+                per_layer.setdefault(name, []).append({**stats.centring(),
+                                                       "normalized_input": collector.normalized[name]})
+    return {name: {"normalized_input": rs[0]["normalized_input"],
+                   "median_mean2_over_var": sorted(r["median_mean2_over_var"] for r in rs)[len(rs) // 2]}
+            for name, rs in per_layer.items()}
+
+
+def main(argv=None):
+    args = parser(__doc__).parse_args(argv)
+    if args.scale == "paper":
+        print(f"[{NAME}] paper scale compares the released models: run main_perplexity.py --scale paper")
+        return
+    size = SIZES[args.scale]
+    corpus = args.calib or base_config(args).calib
+    if args.dry_run:
+        for recipe in RECIPES:
+            print(f"train {recipe} ({size['steps']} steps of {size['batch']}x{size['seqlen']} tokens of {corpus}); "
+                  f"prune with {METHODS[1:]} at {SPARSITIES[args.scale]}")
+        return
+    from methods.results import append_rows, provenance
+
+    train_out = sibling_path(args, f"{NAME}_train")
+    configs = []
+    for recipe in RECIPES:
+        record = train(recipe, size, corpus, progress=not args.no_progress)
+        key = pending(train_out, {"experiment": f"{NAME}_train", **record["spec"]}, recipe)
+        if key is not None:
+            row = {"key": key, **record, "input_centring": input_centring(record["model"], corpus, size["seqlen"]),
+                   "provenance": provenance()}
+            append_rows(train_out, [row])
+            print(f"[{NAME}] {recipe}: final loss {record['final_loss']:.3f} after {record['train_seconds']:.0f}s",
+                  flush=True)
+        base = replace(base_config(args, model=record["model"]), seqlen=size["seqlen"], nsamples=16, device="cpu")
+        configs.append(with_method(base, "dense"))
+        configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
+    rows = run_grid(NAME, args, configs)
+    for r in rows:
+        print(f"{r['model']['model']:32s} {r['method']:18s} {next(iter(r['ppl'].values())):.3f}")
+
+
+if __name__ == "__main__":
+    main()
