@@ -21,7 +21,7 @@ case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default o
 
 EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost
              wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples
-             calibration_source bip_bound bip_structured structured_speedup training_conditions)
+             calibration_source bip_bound bip_structured structured_speedup training_conditions stade_layer_study)
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'

@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
                             "Ji et al. 2024) or 'random' (uniform random tokens)")
     prune.add_argument("--calib-args", "--calib_args", default="",
                        help="a generated source's parameters, key=value pairs: 'drop=0.2,temperature=0.6' (synthetic)")
+    prune.add_argument("--layers", default=None,
+                       help="prune only these linears of every block, e.g. 'mlp.down_proj' (default: all)")
     prune.add_argument("--nsamples", type=int, default=32)
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--propagate", default="pruned", choices=["pruned", "dense"],
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             config = methods.PruneConfig(
                 model=args.model, method=args.method, sparsity=args.sparsity, pattern=args.pattern,
                 allocator=args.allocator, allocator_args=parse_args_string(args.allocator_args) or None,
-                calib=args.calib, calib_args=parse_args_string(args.calib_args) or None,
+                calib=args.calib, calib_args=parse_args_string(args.calib_args) or None, layers=args.layers,
                 nsamples=args.nsamples, seqlen=args.seqlen,
                 seed=args.seed, eval=corpora, eval_seqlen=args.eval_seqlen, eval_windows=args.eval_windows or None,
                 propagate=args.propagate, batch_size=args.batch_size, device=args.device, dtype=args.dtype,

@@ -37,6 +37,7 @@ class PruneConfig:
     eval_seqlen: Optional[int] = None  # None = seqlen
     eval_windows: Optional[int] = 80
     zero_shot: Optional[str] = None  # "offline" | "paper" | "task1,task2" (lm-eval), None = perplexity only
+    layers: Optional[str] = None  # prune only these linears of every block ("mlp.down_proj,fc2"); None = all
     propagate: str = "pruned"
     batch_size: int = 4
     device: str = "auto"
@@ -69,6 +70,9 @@ class PruneConfig:
         check_sparsity(self.sparsity)
         if allocator.allocate is not None and self.sparsity == 0.0:
             raise ValueError(f"allocator {allocator.name!r} redistributes a non-zero sparsity; got 0")
+        if self.layers is not None and (allocator.allocate is not None or pattern.is_nm or not self.layers.strip(",")):
+            raise ValueError("--layers names the linears to prune (e.g. 'mlp.down_proj'); it does not combine with an "
+                             "allocator or an N:M pattern and must not be empty")
         return self._validate_data()
 
     def _validate_structured(self) -> None:
@@ -113,7 +117,7 @@ class PruneConfig:
         out = asdict(self)
         for k in ("device", "batch_size"):
             out.pop(k)
-        for name in ("allocator_args", "zero_shot", "calib_args"):  # unset: the keys of earlier runs stay valid
+        for name in ("allocator_args", "zero_shot", "calib_args", "layers"):  # unset: earlier runs' keys stay valid
             if out[name] is None:
                 out.pop(name)
         return out
@@ -141,6 +145,20 @@ def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, m
     return out
 
 
+def only_layers(model: torch.nn.Module, layers: Optional[str], sparsity: float):
+    """A plan that prunes only the named linears of every block (the STADE paper's single-sublayer study);
+    None when every layer is pruned. Unknown names are an error that lists the block's linears."""
+    if layers is None:
+        return None
+    from .models import find_blocks, find_linears
+    chosen = {n.strip() for n in layers.split(",") if n.strip()}
+    known = set(find_linears(find_blocks(model)[1][0]))
+    if chosen - known:
+        raise ValueError(f"--layers {sorted(chosen - known)} are not linears of this model's blocks; they are: "
+                         f"{', '.join(sorted(known))}")
+    return lambda key: sparsity if key.split(".", 1)[1] in chosen else 0.0
+
+
 def _prune_weights(config: PruneConfig, loaded: LoadedModel, calib: Optional[torch.Tensor], device: torch.device,
                    pattern: Pattern, progress: bool, seconds: dict) -> dict[str, Any]:
     """Unstructured / N:M pruning through the engine (after the allocator, if any)."""
@@ -152,8 +170,9 @@ def _prune_weights(config: PruneConfig, loaded: LoadedModel, calib: Optional[tor
         allocation = allocator.allocate(AllocationContext(loaded.model, method, calib, config.sparsity,
                                                           config.batch_size, device, config.allocator_args, progress))
         seconds["allocate"] = time.perf_counter() - t
+    plan = allocation if allocation is not None else only_layers(loaded.model, config.layers, config.sparsity)
     report = prune_model(loaded.model, method, calib if method.uses_data else None, config.sparsity, pattern,
-                         batch_size=config.batch_size, device=device, propagate=config.propagate, plan=allocation,
+                         batch_size=config.batch_size, device=device, propagate=config.propagate, plan=plan,
                          progress=progress)
     seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
     achieved = sparsity_report(prunable_linears(loaded.model))

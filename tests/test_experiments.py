@@ -262,3 +262,26 @@ def test_training_conditions_tiny(corpus_file, tmp_path, monkeypatch, capsys):
     tc.main(argv)  # cached checkpoints and finished rows: nothing is retrained or rerun
     printed = capsys.readouterr().out
     assert "0 to do" in printed and "final loss" not in printed
+
+
+def test_stade_layer_study_tiny(llama_dir, corpus_file, tmp_path):
+    import stade_layer_study as sls
+
+    out = tmp_path / "layers.jsonl"
+    sls.main(_args(llama_dir, corpus_file, out))
+    rows = _rows(out)
+    assert len(rows) == 1 + 7 * len(sls.METHODS)
+    one = next(r for r in rows if r["config"].get("layers") == "mlp.down_proj" and r["method"] == "wanda")
+    # only the down projections are pruned: 70% of them, 0% elsewhere
+    assert one["sparsity_layer_range"][0] == 0.0 and one["sparsity_layer_range"][1] == pytest.approx(0.7, abs=0.01)
+    assert 0 < one["sparsity_achieved"] < 0.7
+
+
+def test_layers_option_errors(llama_dir):
+    from methods import PruneConfig, run
+
+    with pytest.raises(ValueError, match="not linears of this model"):
+        run(PruneConfig(model=str(llama_dir), method="magnitude", layers="mlp.nope", eval=(), seqlen=64, device="cpu"),
+            progress=False)
+    with pytest.raises(ValueError, match="N:M pattern"):
+        PruneConfig(method="wanda", pattern="2:4", layers="mlp.down_proj").validate()
