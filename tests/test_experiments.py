@@ -262,6 +262,11 @@ def test_training_conditions_tiny(corpus_file, tmp_path, monkeypatch, capsys):
     tc.main(argv)  # cached checkpoints and finished rows: nothing is retrained or rerun
     printed = capsys.readouterr().out
     assert "0 to do" in printed and "final loss" not in printed
+    sys.path.insert(0, str(ROOT / "analysis"))
+    import tables
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    md, _ = tables.training_conditions_table(rows)
+    assert all(f"| {name} |" in md for name in tc.RECIPES) and "fc2" in md
 
 
 def test_stade_layer_study_tiny(llama_dir, corpus_file, tmp_path):
@@ -275,6 +280,10 @@ def test_stade_layer_study_tiny(llama_dir, corpus_file, tmp_path):
     # only the down projections are pruned: 70% of them, 0% elsewhere
     assert one["sparsity_layer_range"][0] == 0.0 and one["sparsity_layer_range"][1] == pytest.approx(0.7, abs=0.01)
     assert 0 < one["sparsity_achieved"] < 0.7
+    sys.path.insert(0, str(ROOT / "analysis"))
+    import tables
+    md, _ = tables.stade_layer_study_table(rows)
+    assert "| mlp.down_proj | 70% |" in md
 
 
 def test_layers_option_errors(llama_dir):
@@ -285,3 +294,4 @@ def test_layers_option_errors(llama_dir):
             progress=False)
     with pytest.raises(ValueError, match="N:M pattern"):
         PruneConfig(method="wanda", pattern="2:4", layers="mlp.down_proj").validate()
+
