@@ -65,5 +65,6 @@ if [ "$SCALE" != tiny ]; then
   $PY analysis/theory_figures.py
   $PY analysis/allocation_figures.py
   $PY analysis/wanda_figures.py
+  $PY analysis/stade_figures.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="

@@ -267,6 +267,11 @@ def test_training_conditions_tiny(corpus_file, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(tables, "RESULTS", tmp_path)
     md, _ = tables.training_conditions_table(rows)
     assert all(f"| {name} |" in md for name in tc.RECIPES) and "fc2" in md
+    import plotting
+    import stade_figures
+    monkeypatch.setattr(plotting, "ROOT", tmp_path)
+    stade_figures.training_conditions_figure(rows, trained)
+    assert (tmp_path / "figures" / "training_conditions.png").stat().st_size > 10_000
 
 
 def test_stade_layer_study_tiny(llama_dir, corpus_file, tmp_path):
