@@ -330,7 +330,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
     solve = {r["method"]: r["solve_s"] for r in rows}
     caption = (f"Model `{r0['model']['model']}`, calibration {r0['calibration']['nsamples']} x "
                f"{r0['calibration']['seqlen']} tokens, batches of {r0['batch_size']}, {machine['cpu_threads']} CPU "
-               f"threads{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}; dense forward = "
+               f"threads{' (' + machine['cpu'] + ')' if machine.get('cpu') else ''}"
+               f"{', GPU ' + machine['gpu'] if machine.get('gpu') else ''}; dense forward = "
                f"{r0['dense_forward_s']:.1f} s for the whole model. 'solve' is the Wanda paper's notion of pruning "
                f"time (metric + mask + update, no forward passes); the paper reports {paper['wanda']} s (Wanda) vs "
                f"{paper['sparsegpt']} s (SparseGPT) for LLaMA-7B on an A100 (analysis/paper_numbers.csv, unverified): "

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import torch
 
@@ -48,9 +48,23 @@ def versions() -> dict[str, str]:
 
 def machine() -> dict[str, Any]:
     info = {"platform": platform.platform(), "cpu_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available()}
+    cpu = _cpu_model()
+    if cpu:
+        info["cpu"] = cpu
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def _cpu_model() -> Optional[str]:
+    """The CPU's model name (Linux /proc/cpuinfo), so timing tables can name their hardware."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def peak_rss_mb() -> float:
@@ -90,3 +104,17 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(old + new)
     os.replace(tmp, path)
+
+
+VOLATILE = ("seconds", "peak_rss_mb", "peak_cuda_mb", "provenance", "train_seconds", "generation_s",
+            "generation_s_per_sample", "filter_s", "cache_hit")
+
+
+def stable_view(row: Any) -> Any:
+    """A row without what legitimately differs between two identical runs (timings, memory peaks, dates, versions,
+    machine, git state, cache hits): two runs with the same seeds must agree on everything else."""
+    if isinstance(row, dict):
+        return {k: stable_view(v) for k, v in row.items() if k not in VOLATILE}
+    if isinstance(row, list):
+        return [stable_view(v) for v in row]
+    return row
