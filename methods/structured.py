@@ -28,8 +28,6 @@ last group or channel of a block.
 """
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -488,21 +486,3 @@ def load_structured(path: str | Path, *, dtype: torch.dtype = torch.float32) -> 
     if tied:
         model.tie_weights()
     return model
-
-
-def describe(report: StructuredReport) -> str:
-    return json.dumps({"ratio": round(report.ratio, 4), "params_before": report.params_before,
-                       "params_after": report.params_after}, indent=None)
-
-
-def tokens_per_second(model: nn.Module, ids: torch.Tensor, repeats: int = 3) -> float:
-    """Forward throughput on `ids` (best of `repeats`), for the speed-up benchmark."""
-    import time
-    best = math.inf
-    with torch.no_grad():
-        model(ids[:, :8])  # warm-up
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model(ids)
-            best = min(best, time.perf_counter() - t)
-    return ids.numel() / best
