@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     import methods
     from methods.results import append_rows
+    from methods.structured import STRUCTURED
     from methods.synthesis import GENERATED
 
     if args.command == "setup":
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "list":
         for title, reg in (("methods", methods.METHODS), ("allocators", methods.ALLOCATORS),
+                           ("structured methods (--sparsity = share of parameters removed)", STRUCTURED),
                            ("corpora", methods.CORPORA), ("generated calibration sources", GENERATED)):
             print(f"{title}:")
             for name, item in reg.items():
