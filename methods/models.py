@@ -5,6 +5,7 @@ nn.Linear layers, and normalisation modules are recognised by type.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,11 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
             kwargs["revision"] = revision
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
+        if _structurally_pruned(path):  # per-block sizes differ: from_pretrained cannot build it
+            from .structured import load_structured
+            model = load_structured(path, dtype=torch_dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
     except OSError as err:
         hint = (" Hub access is off (HF_HUB_OFFLINE=1); pass --online or download the model first."
                 if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
@@ -126,6 +131,11 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
                        "device": str(dev), "params": sum(p.numel() for p in model.parameters()),
                        "commit_hash": getattr(model.config, "_commit_hash", None)})
     return LoadedModel(model, tokenizer, provenance)
+
+
+def _structurally_pruned(path: str) -> bool:
+    config = Path(path) / "config.json"
+    return config.is_file() and "structured_pruning" in json.loads(config.read_text())
 
 
 def byte_tokenizer() -> Any:

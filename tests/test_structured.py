@@ -108,6 +108,8 @@ def test_save_and_load_the_smaller_model(name, tmp_path, tokenizer):
     loaded = load_structured(tmp_path / "small")
     assert sum(p.numel() for p in loaded.parameters()) == sum(p.numel() for p in model.parameters())
     assert torch.allclose(_logits(loaded, ids), expected, atol=1e-5)
+    from methods.models import load_model  # the pipeline's loader (CLI `eval`) recognises the layout
+    assert torch.allclose(_logits(load_model(str(tmp_path / "small"), device="cpu").model, ids), expected, atol=1e-5)
 
 
 def _spearman(a: torch.Tensor, b: torch.Tensor) -> float:
