@@ -66,5 +66,6 @@ if [ "$SCALE" != tiny ]; then
   $PY analysis/allocation_figures.py
   $PY analysis/wanda_figures.py
   $PY analysis/stade_figures.py
+  $PY analysis/claims.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="
