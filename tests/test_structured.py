@@ -141,3 +141,10 @@ def test_bip_scores_against_brute_force_block_output_change():
     assert (scores.groups >= groups * 0.999).all()  # the bound holds on this block
     attn_scores = bip_score(block, units, "attn", collector.stats[units.attn_consumer])
     assert attn_scores.shape == (block.get_submodule(units.attn_consumer).in_features,)
+
+
+def test_trained_model_spec_needs_its_checkpoint(tmp_path, monkeypatch):
+    from methods.models import load_model
+    monkeypatch.setenv("STADE_CACHE_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="training_conditions.py"):
+        load_model("trained:llama_rms-000000000000")
