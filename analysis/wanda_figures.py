@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from plotting import read_results, save_figure
 METHOD_STYLE = {"wanda": ("tab:blue", "o"), "sparsegpt": ("tab:green", "s"), "stade": ("tab:red", "^")}
@@ -42,6 +43,9 @@ def calibration_samples_figure(rows: list[dict]) -> None:
         ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # plain perplexities, not 6x10^1
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel(f"calibration sequences ({pruned[0]['calibration']['seqlen']} tokens each)")
     ax.set_ylabel(f"perplexity on {corpus} (log)")
     ax.set_title(f"50% unstructured, {pruned[0]['model']['model']} ({pruned[0]['scale']} scale)\n"
