@@ -43,9 +43,12 @@ def calibration_samples_figure(rows: list[dict]) -> None:
         ax.axhline(dense, color="k", lw=0.8, ls=":", label="dense")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    ax.set_yticks([t for t in (10, 15, 20, 30, 40, 60, 80, 100, 150, 200, 300, 500, 1000) if low <= t <= high])
     ax.yaxis.set_major_formatter(ScalarFormatter())  # plain perplexities, not 6x10^1
     ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    counts = sorted({r["calibration"]["nsamples"] for r in pruned})
+    ax.set_xticks(counts, [str(n) for n in counts])
     ax.set_xlabel(f"calibration sequences ({pruned[0]['calibration']['seqlen']} tokens each)")
     ax.set_ylabel(f"perplexity on {corpus} (log)")
     ax.set_title(f"50% unstructured, {pruned[0]['model']['model']} ({pruned[0]['scale']} scale)\n"
