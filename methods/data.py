@@ -58,7 +58,9 @@ class Corpus:
 
 CORPORA: Registry[Corpus] = Registry("corpus")
 for _c in (
-    Corpus("wiki_vital", "Wikipedia vital-article lead sections (embedded; WikiText-2's role: evaluation)"),
+    # lead sections are shorter than a calibration window: joined into one stream for calibration, as WikiText-2
+    Corpus("wiki_vital", "Wikipedia vital-article lead sections (embedded; WikiText-2's role: evaluation)",
+           calib_join="\n\n"),
     Corpus("enwiki_excerpt", "full Wikipedia articles from gensim's enwiki excerpt (embedded; C4's role: calibration)"),
     Corpus("wikitext2", "WikiText-2 raw (Hub)", hub_path="Salesforce/wikitext", hub_name="wikitext-2-raw-v1",
            calib_join="\n\n"),
