@@ -204,7 +204,7 @@ def calibration_ids(config: PruneConfig, loaded: LoadedModel,
     if config.calib in GENERATED:
         source = GENERATED[config.calib]
         return source.draw(loaded.model, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
-                           config.calib_args or source.resolve_args(None), loaded.provenance, progress)
+                           source.resolve_args(config.calib_args), loaded.provenance, progress)
     return calibration_samples(config.calib, loaded.tokenizer, config.nsamples, config.seqlen, config.seed,
                                config.calib_data_files), None
 

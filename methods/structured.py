@@ -367,19 +367,13 @@ class StructuredReport:
         return 1.0 - self.params_after / self.params_before
 
 
-def _units_without_data(model: nn.Module) -> list[tuple[BlockUnits, dict]]:
-    """Structures of every block from one forward pass of a few tokens (data-free scorers still need the
+def _units_without_data(model: nn.Module) -> list[BlockUnits]:
+    """Structures of every block from one dense pass of a few tokens (data-free scorers still need the
     block layout)."""
-    from .engine import BlockRunner
+    from .engine import dense_statistics
     ids = torch.zeros(1, 8, dtype=torch.long, device=next(model.parameters()).device)
-    runner = BlockRunner(model, ids, 1, ids.device)
     hd = head_dim_of(model.config)
-    out = []
-    for block in runner.blocks:
-        collector, outs = runner.run(block, collect=True, keep=True)
-        out.append((discover_units(collector, hd), {}))
-        runner.advance(outs)
-    return out
+    return [discover_units(collector, hd) for _, _, collector in dense_statistics(model, ids, 1, ids.device)]
 
 
 @torch.no_grad()
@@ -394,8 +388,7 @@ def prune_structured(model: nn.Module, method: StructuredMethod, calib_ids: Opti
     report = StructuredReport()
     hd = head_dim_of(model.config)
     if not method.needs_data:
-        layout = _units_without_data(model)
-        scored = [score_block(block, units, method, stats) for block, (units, stats) in zip(blocks, layout)]
+        scored = [score_block(block, units, method, {}) for block, units in zip(blocks, _units_without_data(model))]
     else:
         if calib_ids is None or calib_ids.numel() == 0:
             raise ValueError(f"structured method {method.name!r} needs calibration data")

@@ -27,7 +27,7 @@ def model(request):
 
 
 def test_units_follow_the_architecture(model):
-    (units, _), *_ = _units_without_data(model)
+    units, *_ = _units_without_data(model)
     assert len(units.attn_producers) == 3 and len(units.mlp_producers) in (1, 2)
     if model.config.model_type == "llama":
         assert units.attn_consumer == "self_attn.o_proj" and units.mlp_consumer == "mlp.down_proj"
@@ -42,15 +42,15 @@ def test_removing_nothing_is_the_identity_and_removing_equals_masking(model):
     blocks = model.model.layers if hasattr(model.model, "layers") else model.model.decoder.layers
     same = copy.deepcopy(model)
     same_blocks = same.model.layers if hasattr(same.model, "layers") else same.model.decoder.layers
-    for block, (units, _) in zip(same_blocks, layout):
+    for block, units in zip(same_blocks, layout):
         remove_units(block, units, [], [])
     assert torch.equal(_logits(same, ids), dense)
     removed, masked = copy.deepcopy(model), copy.deepcopy(model)
     means = [torch.randn(b.get_submodule(u.mlp_consumer).in_features, dtype=torch.float64,
-                         generator=torch.Generator().manual_seed(i)) for i, (b, (u, _)) in enumerate(zip(blocks, layout))]
+                         generator=torch.Generator().manual_seed(i)) for i, (b, u) in enumerate(zip(blocks, layout))]
     for which, physical in ((removed, True), (masked, False)):
         bl = which.model.layers if hasattr(which.model, "layers") else which.model.decoder.layers
-        for block, (units, _), mean in zip(bl, layout, means):
+        for block, units, mean in zip(bl, layout, means):
             remove_units(block, units, [1], [0, 5, 17], mlp_mean=mean, physical=physical)
     assert sum(p.numel() for p in removed.parameters()) < sum(p.numel() for p in model.parameters())
     assert torch.allclose(_logits(removed, ids), _logits(masked, ids), atol=1e-5)
