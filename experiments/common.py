@@ -1,13 +1,15 @@
 """What every experiment script shares: scale presets, the resumable grid runner, and a printed table.
 
 Scales
-  tiny     the embedded model, 8 x 256 calibration tokens, 8 x 256 evaluation windows: minutes on 2 cores.
+  tiny     a tiny random Llama-style model (random:llama, byte tokenizer), 8 x 128 calibration tokens, 8 x 128
+           evaluation windows: the plumbing of every script in seconds (tests, run_all.sh --scale tiny).
   default  the embedded model, 32 x 512 calibration tokens (enwiki_excerpt), 80 x 512 evaluation tokens
            (wiki_vital): a few minutes per run on 2 CPU cores.
   paper    the papers' protocol: 128 x 2048 C4 calibration (seed 0), full WikiText-2 test, float16 on a GPU, the
            papers' models from the Hub (needs --online, a GPU and disk).
-A script writes rows to results/<name>.jsonl (default and paper scale) or results/tiny/<name>.jsonl, skips the
-rows it already has (same run key), and appends each finished row atomically, so an interrupted run resumes.
+A script writes rows to results/<name>.jsonl (default and paper scale) or results/tiny/ (results/ can be moved with
+$STADE_RESULTS_DIR), skips the rows it already has (same run key), and appends each finished row atomically, so an
+interrupted run resumes.
 """
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from methods import PruneConfig, run  # noqa: E402
 from methods.results import append_rows, done_keys, read_rows, run_key  # noqa: E402
 
 SCALES = {
-    "tiny": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=256,
-                 eval_windows=8, batch_size=4),
+    "tiny": dict(model="random:llama", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=128,
+                 eval_windows=8, batch_size=4, zero_shot_limit=20),
     "default": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=32, seqlen=512,
                     eval_windows=80, batch_size=4),
     "paper": dict(model="huggyllama/llama-7b", calib="c4", eval=("wikitext2",), nsamples=128, seqlen=2048,
@@ -67,6 +69,8 @@ def base_config(args: argparse.Namespace, *, paper_zero_shot: bool = False, **ov
     if zero_shot:
         preset["zero_shot"] = zero_shot
     preset.update(overrides)
+    if not preset.get("zero_shot"):  # a limit without tasks would only change the run keys
+        preset.pop("zero_shot_limit", None)
     return PruneConfig(device=args.device, **preset)
 
 
@@ -93,10 +97,15 @@ def models_for(args: argparse.Namespace, paper_models: Iterable[str]) -> list[st
     return list(paper_models) if args.scale == "paper" else [SCALES[args.scale]["model"]]
 
 
+def results_root() -> Path:
+    """results/ of the repository, or $STADE_RESULTS_DIR (tests run whole scales into a temporary folder)."""
+    return Path(os.environ.get("STADE_RESULTS_DIR") or ROOT / "results")
+
+
 def output_path(args: argparse.Namespace, name: str) -> Path:
     if args.output:
         return Path(args.output)
-    return ROOT / "results" / ("tiny" if args.scale == "tiny" else "") / f"{name}.jsonl"
+    return results_root() / ("tiny" if args.scale == "tiny" else "") / f"{name}.jsonl"
 
 
 def sibling_path(args: argparse.Namespace, other: str) -> Path:

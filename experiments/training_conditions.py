@@ -68,9 +68,9 @@ def build_model(recipe: str, size: dict, vocab: int, eos: int) -> torch.nn.Modul
 
 def training_stream(corpus: str, tokenizer) -> torch.Tensor:
     """The corpus's calibration split (never its evaluation split) as one token stream."""
-    from methods.data import get_corpus
+    from methods.data import encode, get_corpus
     docs = get_corpus(corpus).documents("calib")
-    return tokenizer("\n\n".join(docs), return_tensors="pt").input_ids[0]
+    return encode(tokenizer, "\n\n".join(docs))
 
 
 def train(recipe: str, size: dict, corpus: str, progress: bool = True) -> dict:
