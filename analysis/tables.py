@@ -16,10 +16,10 @@ METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sp
                 "stade_all", "stade_all_nocomp", "stade_star"]
 
 
-def ordered_methods(present) -> list[str]:
-    """The methods present, known ones in METHOD_ORDER, then any others (a newly added baseline) as they come."""
+def ordered_methods(present, order: list[str] = METHOD_ORDER) -> list[str]:
+    """The methods present, known ones in `order`, then any others (a newly added baseline) as they come."""
     seen = list(dict.fromkeys(present))
-    return [m for m in METHOD_ORDER if m in seen] + [m for m in seen if m not in METHOD_ORDER]
+    return [m for m in order if m in seen] + [m for m in seen if m not in order]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -224,9 +224,7 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
     head += [f"FLAP paper ppl {x:.0%}" for x in ratios]
     lines, tex = _header(head)
     by = {(r["method"], r["sparsity_target"]): r for r in rows}
-    present = [k[0] for k in by]
-    for m in [m for m in STRUCTURED_ORDER if m in present] + list(dict.fromkeys(m for m in present
-                                                                             if m not in STRUCTURED_ORDER)):
+    for m in ordered_methods((k[0] for k in by), STRUCTURED_ORDER):
         cells = []
         for x in ([0.0] * len(ratios) if m == "dense" else ratios):
             r = by.get((m, x))

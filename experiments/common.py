@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from methods import PruneConfig, run  # noqa: E402
-from methods.results import append_rows, done_keys, read_rows, run_key  # noqa: E402
+from methods.results import append_rows, done_keys, read_rows, results_root, run_key  # noqa: E402
 
 SCALES = {
     "tiny": dict(model="random:llama", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=128,
@@ -98,11 +98,6 @@ def models_for(args: argparse.Namespace, paper_models: Iterable[str]) -> list[st
     if args.model:
         return args.model
     return list(paper_models) if args.scale == "paper" else [SCALES[args.scale]["model"]]
-
-
-def results_root() -> Path:
-    """results/ of the repository, or $STADE_RESULTS_DIR (tests run whole scales into a temporary folder)."""
-    return Path(os.environ.get("STADE_RESULTS_DIR") or ROOT / "results")
 
 
 def output_path(args: argparse.Namespace, name: str) -> Path:

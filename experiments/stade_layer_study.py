@@ -13,7 +13,6 @@ activation outputs) and none where they are centred; input centring per layer: t
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -30,10 +29,8 @@ def block_linears(model_spec: str) -> list[str]:
     """The linears of one block of the model, in module order (loads the config and builds it on the meta device)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from methods.models import EMBEDDED, RANDOM, TRAINED, find_blocks, find_linears
-    local = (model_spec == EMBEDDED or model_spec.startswith((TRAINED, RANDOM)) or model_spec.endswith(".gguf")
-             or Path(model_spec).is_dir())
-    if local:
+    from methods.models import find_blocks, find_linears, is_local_spec
+    if is_local_spec(model_spec):
         from methods.models import load_model
         return list(find_linears(find_blocks(load_model(model_spec, device="cpu").model)[1][0]))
     with torch.device("meta"):  # the Hub model's structure without its weights

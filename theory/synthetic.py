@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from methods import METHODS  # noqa: E402
 from methods.masks import row_mask  # noqa: E402
-from methods.results import append_rows, provenance  # noqa: E402
+from methods.results import append_rows, provenance, results_root  # noqa: E402
 from methods.stats import LayerStats  # noqa: E402
 
 # metric -> (registered method, whether its rule compensates the bias)
@@ -146,11 +145,6 @@ def summarise(trials: list[dict]) -> dict:
     return summary
 
 
-def results_root() -> Path:
-    """results/ of the repository, or $STADE_RESULTS_DIR (as the experiments)."""
-    return Path(os.environ.get("STADE_RESULTS_DIR") or ROOT / "results")
-
-
 def write_result(name: str, rows: list[dict], out_dir: Path | None = None) -> Path:
     """Replace results/theory_<name>.jsonl with these rows (theory checks are cheap and deterministic)."""
     path = (out_dir or results_root()) / f"theory_{name}.jsonl"
@@ -195,28 +189,36 @@ def run_scenarios(check: str, scenarios: dict[str, dict], trials: int, d: int, s
     return summaries
 
 
-SCALE_PRESETS = {"tiny": dict(trials=10, d=10, out_dir=results_root() / "tiny"),
-                 "default": dict(trials=200, d=12, out_dir=None), "paper": dict(trials=200, d=12, out_dir=None)}
+class ScaledParser(argparse.ArgumentParser):
+    """A theory check's command line with --scale: the options left unset are filled from the scale's preset
+    (explicit options win). Every preset's out_dir is None (results/) except tiny's (results/tiny)."""
 
-
-class _TheoryParser(argparse.ArgumentParser):
-    """Fills the options left unset from the --scale preset (explicit options win)."""
+    def __init__(self, description: str, presets: dict[str, dict]):
+        super().__init__(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.presets = presets
+        self.add_argument("--scale", choices=sorted(presets), default="default",
+                          help="tiny: the smallest check, into results/tiny (run_all.sh --scale tiny); "
+                               "paper = default")
+        self.add_argument("--out-dir", type=Path, default=None,
+                          help="where theory_<name>.jsonl goes (default results/)")
 
     def parse_args(self, *args, **kwargs):
         ns = super().parse_args(*args, **kwargs)
-        for name, value in SCALE_PRESETS[ns.scale].items():
+        for name, value in self.presets[ns.scale].items():
             if getattr(ns, name) is None:
                 setattr(ns, name, value)
+        if ns.scale == "tiny" and ns.out_dir is None:
+            ns.out_dir = results_root() / "tiny"
         return ns
 
 
+SCALE_PRESETS = {"tiny": dict(trials=10, d=10), "default": dict(trials=200, d=12), "paper": dict(trials=200, d=12)}
+
+
 def cli(description: str) -> argparse.ArgumentParser:
-    p = _TheoryParser(description=description)
-    p.add_argument("--scale", choices=sorted(SCALE_PRESETS), default="default",
-                   help="tiny: 10 trials of d=10 into results/tiny (run_all.sh --scale tiny); paper = default")
-    p.add_argument("--trials", type=int, default=None, help="random rows per scenario (default 200)")
+    p = ScaledParser(description, SCALE_PRESETS)
+    p.add_argument("--trials", type=int, default=None, help="random rows per scenario (default 200; tiny 10)")
     p.add_argument("--d", type=int, default=None, help="inputs per row (exhaustive search over C(d, d/2) masks; "
-                                                       "default 12)")
+                                                       "default 12, tiny 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", type=Path, default=None, help="where theory_<name>.jsonl goes (default results/)")
     return p
