@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Set up everything and reproduce every table and figure on the chosen scale.
 #   bash run_all.sh                    # default scale: embedded SmolLM2-135M + offline corpora, CPU
-#   bash run_all.sh --scale tiny       # a few minutes: the same scripts with tiny calibration/evaluation
+#   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
-#   bash run_all.sh --only main_perplexity
-# Every stage is resumable: rerunning skips the result rows that already exist.
+#   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis)
+# Every stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished
+# by running the same command again. $STADE_RESULTS_DIR moves results/ elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")"
 SCALE=default
@@ -13,7 +14,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --scale) SCALE="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -33,33 +34,41 @@ MSG
   EXTRA=(--online)
 fi
 
+# --only takes one stage or a comma-separated list (experiments, "theory", "analysis"); they run in the usual order
+IFS=, read -r -a ONLY_LIST <<< "$ONLY"
+for name in ${ONLY_LIST[@]+"${ONLY_LIST[@]}"}; do
+  case " ${EXPERIMENTS[*]} theory analysis " in *" $name "*) ;;
+    *) echo "no stage named '$name'; stages: ${EXPERIMENTS[*]} theory analysis" >&2; exit 2 ;; esac
+done
+selected() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 stages=()
 for e in "${EXPERIMENTS[@]}"; do
-  if [ -z "$ONLY" ] || [ "$ONLY" = "$e" ]; then stages+=("$e"); fi
+  if selected "$e"; then stages+=("$e"); fi
 done
-if [ ${#stages[@]} -eq 0 ] && [ "$ONLY" != theory ]; then
-  echo "no stage named '$ONLY'; stages: ${EXPERIMENTS[*]} theory" >&2; exit 2
-fi
 bash scripts/setup_env.sh
 export TOKENIZERS_PARALLELISM=false
 PY=.venv/bin/python
 START=$(date +%s)
+RESULTS=${STADE_RESULTS_DIR:-results}  # tests point this at a temporary folder
+if [ "$SCALE" = tiny ]; then OUT_DIR=$RESULTS/tiny; else OUT_DIR=$RESULTS; fi  # as experiments/common.py
+mkdir -p "$OUT_DIR"
+TIMES="$OUT_DIR/run_all_times_$SCALE.json"  # longest wall time per stage, for the estimate below
 i=0
 for stage in ${stages[@]+"${stages[@]}"}; do
   i=$((i + 1))
-  now=$(date +%s)
-  echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((now - START))s elapsed) ==="
+  t0=$(date +%s)
+  left=$($PY scripts/stage_times.py eta "$TIMES" "${stages[@]:$((i - 1))}")
+  echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((t0 - START))s elapsed, $left) ==="
   (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
+  $PY scripts/stage_times.py record "$TIMES" "$stage" $(( $(date +%s) - t0 ))
 done
-if [ -z "$ONLY" ] || [ "$ONLY" = theory ]; then
+if selected theory; then
   echo "=== theory: numerical checks of the STADE derivations ($(( $(date +%s) - START ))s elapsed) ==="
-  THEORY_ARGS=()
-  if [ "$SCALE" = tiny ]; then mkdir -p results/tiny; THEORY_ARGS=(--trials 10 --d 10 --out-dir ../results/tiny); fi
   for check in theory/check_*.py; do
-    (cd theory && ../$PY "$(basename "$check")" ${THEORY_ARGS[@]+"${THEORY_ARGS[@]}"})
+    (cd theory && ../$PY "$(basename "$check")" --scale "$SCALE")
   done
 fi
-if [ "$SCALE" != tiny ]; then
+if [ "$SCALE" != tiny ] && selected analysis; then
   echo "=== analysis: tables and figures from results/ ==="
   $PY analysis/tables.py
   $PY analysis/theory_figures.py
@@ -68,4 +77,4 @@ if [ "$SCALE" != tiny ]; then
   $PY analysis/stade_figures.py
   $PY analysis/claims.py
 fi
-echo "=== done in $(( $(date +%s) - START ))s; results in results/${SCALE/default/} ==="
+echo "=== done in $(( $(date +%s) - START ))s; results in $OUT_DIR/ ==="

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from common import ROOT, output_path, parser
+from common import SCALES, output_path, parser
 
 NAME = "corpora_stats"
 CORPORA = ("wiki_vital", "enwiki_excerpt")
@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     if read_rows(out) and not args.force:
         print(f"[{NAME}] already in {out}")
         return
-    loaded = load_model("embedded", device=args.device)
+    loaded = load_model(SCALES[args.scale]["model"], device=args.device)  # its tokenizer counts the tokens
     rows = []
     for name in CORPORA:
         row = {"experiment": NAME, "corpus": name, "splits": {}}

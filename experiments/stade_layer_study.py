@@ -14,14 +14,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from pathlib import Path
+
 import torch
 
 from common import model_bases, parser, run_grid, with_method
 
 NAME = "stade_layer_study"
-METHODS = ["wanda", "stade_all", "stade_all_nocomp"]
-SPARSITIES = {"tiny": [0.7], "default": [0.7], "paper": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
-EVAL_WINDOWS = {"default": 40}
+METHODS = {"tiny": ["wanda", "stade_all", "stade_all_nocomp"], "default": ["wanda", "stade_all"],
+           "full": ["wanda", "stade_all", "stade_all_nocomp"]}
+METHODS["paper"] = METHODS["full"]
+SPARSITIES = {"tiny": [0.7], "default": [0.7], "full": [0.7], "paper": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
+EVAL_WINDOWS = {"full": 40}
 PAPER_MODELS = ["facebook/opt-125m"]
 
 
@@ -29,8 +33,10 @@ def block_linears(model_spec: str) -> list[str]:
     """The linears of one block of the model, in module order (loads the config and builds it on the meta device)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from methods.models import EMBEDDED, find_blocks, find_linears
-    if model_spec == EMBEDDED or model_spec.startswith("trained:") or model_spec.endswith(".gguf"):
+    from methods.models import EMBEDDED, RANDOM, TRAINED, find_blocks, find_linears
+    local = (model_spec == EMBEDDED or model_spec.startswith((TRAINED, RANDOM)) or model_spec.endswith(".gguf")
+             or Path(model_spec).is_dir())
+    if local:
         from methods.models import load_model
         return list(find_linears(find_blocks(load_model(model_spec, device="cpu").model)[1][0]))
     with torch.device("meta"):  # the Hub model's structure without its weights
@@ -44,7 +50,8 @@ def grid(args):
         configs.append(with_method(base, "dense"))
         for sparsity in SPARSITIES[args.scale]:
             for layer in block_linears(base.model):
-                configs += [replace(with_method(base, m, sparsity=sparsity), layers=layer) for m in METHODS]
+                configs += [replace(with_method(base, m, sparsity=sparsity), layers=layer)
+                            for m in METHODS[args.scale]]
     return configs
 
 

@@ -46,7 +46,9 @@ SIZES = {
     "default": dict(hidden=128, layers=4, heads=4, ffn=512, seqlen=256, batch=16, steps=400, lr=2e-3, warmup=20),
 }
 METHODS = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
-SPARSITIES = {"tiny": [0.5], "default": [0.5]}
+SIZES["full"] = SIZES["default"]  # the models are small: the default scale already runs the full study
+SPARSITIES = {"tiny": [0.5], "default": [0.5], "full": [0.5]}
+EVAL_WINDOWS = {"tiny": 8, "default": 80, "full": 80}  # windows of the models' own sequence length
 SEED = 0
 
 
@@ -68,9 +70,9 @@ def build_model(recipe: str, size: dict, vocab: int, eos: int) -> torch.nn.Modul
 
 def training_stream(corpus: str, tokenizer) -> torch.Tensor:
     """The corpus's calibration split (never its evaluation split) as one token stream."""
-    from methods.data import get_corpus
+    from methods.data import encode, get_corpus
     docs = get_corpus(corpus).documents("calib")
-    return tokenizer("\n\n".join(docs), return_tensors="pt").input_ids[0]
+    return encode(tokenizer, "\n\n".join(docs))
 
 
 def train(recipe: str, size: dict, corpus: str, progress: bool = True) -> dict:
@@ -158,7 +160,9 @@ def main(argv=None):
             append_rows(train_out, [row])
             print(f"[{NAME}] {recipe}: final loss {record['final_loss']:.3f} after {record['train_seconds']:.0f}s",
                   flush=True)
-        base = replace(base_config(args, model=record["model"]), seqlen=size["seqlen"], nsamples=16, device="cpu")
+        # the models' own sequence length for calibration and evaluation, whatever the scale's SmolLM2 preset says
+        base = replace(base_config(args, model=record["model"]), seqlen=size["seqlen"], nsamples=16, device="cpu",
+                       eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale])
         configs.append(with_method(base, "dense"))
         configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
     rows = run_grid(NAME, args, configs)

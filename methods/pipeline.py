@@ -37,6 +37,7 @@ class PruneConfig:
     eval_seqlen: Optional[int] = None  # None = seqlen
     eval_windows: Optional[int] = 80
     zero_shot: Optional[str] = None  # "offline" | "paper" | "task1,task2" (lm-eval), None = perplexity only
+    zero_shot_limit: Optional[int] = None  # first N examples of each zero-shot task (lm-eval --limit); None = all
     layers: Optional[str] = None  # prune only these linears of every block ("mlp.down_proj,fc2"); None = all
     propagate: str = "pruned"
     batch_size: int = 4
@@ -104,6 +105,8 @@ class PruneConfig:
             raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
         if self.zero_shot is not None:
             check_zero_shot_spec(self.zero_shot)
+        if self.zero_shot_limit is not None and self.zero_shot_limit < 1:
+            raise ValueError(f"zero_shot_limit must be a positive number of examples, got {self.zero_shot_limit}")
         return self
 
     @property
@@ -117,7 +120,8 @@ class PruneConfig:
         out = asdict(self)
         for k in ("device", "batch_size"):
             out.pop(k)
-        for name in ("allocator_args", "zero_shot", "calib_args", "layers"):  # unset: earlier runs' keys stay valid
+        # unset optional fields stay out of the key, so rows written before a field existed keep their keys
+        for name in ("allocator_args", "zero_shot", "zero_shot_limit", "calib_args", "layers"):
             if out[name] is None:
                 out.pop(name)
         return out
@@ -132,7 +136,7 @@ def check_context(loaded: LoadedModel, *lengths: int) -> None:
 
 def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, max_windows: Optional[int],
                    batch_size: int = 4, data_files: Optional[dict] = None, progress: bool = True,
-                   zero_shot_tasks: Optional[str] = None) -> dict:
+                   zero_shot_tasks: Optional[str] = None, zero_shot_limit: Optional[int] = None) -> dict:
     device = next(loaded.model.parameters()).device
     ppl, sizes = {}, {}
     for corpus in corpora:
@@ -141,7 +145,7 @@ def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, m
         sizes[corpus] = {"windows": windows.shape[0], "seqlen": seqlen, "tokens": windows.numel()}
     out = {"ppl": ppl, "eval_sizes": sizes}
     if zero_shot_tasks:
-        out["zero_shot"] = zero_shot(loaded.model, loaded.tokenizer, zero_shot_tasks)
+        out["zero_shot"] = zero_shot(loaded.model, loaded.tokenizer, zero_shot_tasks, limit=zero_shot_limit)
     return out
 
 
@@ -238,7 +242,8 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
 
     t = time.perf_counter()
     evaluation = evaluate_model(loaded, tuple(config.eval), eval_seqlen, config.eval_windows,
-                                max(1, config.batch_size // 2), config.eval_data_files, progress, config.zero_shot)
+                                max(1, config.batch_size // 2), config.eval_data_files, progress, config.zero_shot,
+                                config.zero_shot_limit)
     seconds["eval"] = time.perf_counter() - t
     if save:
         save_model(loaded.model, loaded.tokenizer, save)

@@ -106,15 +106,21 @@ def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
     os.replace(tmp, path)
 
 
-VOLATILE = ("seconds", "peak_rss_mb", "peak_cuda_mb", "provenance", "train_seconds", "generation_s",
-            "generation_s_per_sample", "filter_s", "cache_hit")
+VOLATILE = ("seconds", "provenance", "generation_s_per_sample", "cache_hit")
+# timings, memory and speed (also the measurements of pruning_cost and structured_speedup) vary between runs
+VOLATILE_SUFFIXES = ("_s", "_mb", "_seconds", "per_s")
+VOLATILE_PREFIXES = ("time_ratio", "memory_ratio", "speedup", "phase_seconds")
+
+
+def is_volatile(key: str) -> bool:
+    return key in VOLATILE or key.endswith(VOLATILE_SUFFIXES) or key.startswith(VOLATILE_PREFIXES)
 
 
 def stable_view(row: Any) -> Any:
-    """A row without what legitimately differs between two identical runs (timings, memory peaks, dates, versions,
-    machine, git state, cache hits): two runs with the same seeds must agree on everything else."""
+    """A row without what legitimately differs between two identical runs (timings, memory peaks, speeds, dates,
+    versions, machine, git state, cache hits): two runs with the same seeds must agree on everything else."""
     if isinstance(row, dict):
-        return {k: stable_view(v) for k, v in row.items() if k not in VOLATILE}
+        return {k: stable_view(v) for k, v in row.items() if not is_volatile(k)}
     if isinstance(row, list):
         return [stable_view(v) for v in row]
     return row

@@ -209,10 +209,12 @@ GENERATED: Registry[GeneratedSource] = Registry("generated calibration source")
 
 
 def _draw_synthetic(model, tokenizer, nsamples, seqlen, seed, args, model_id, progress):
+    from .data import encode
+
     context = getattr(model.config, "max_position_embeddings", None)
     params = SynthesisParams(**args).resolve(nsamples, seqlen, context)
     result = synthesize(model, tokenizer, params, seed, model_id, progress)
-    stream = tokenizer(" ".join(result["texts"]), return_tensors="pt").input_ids[0]
+    stream = encode(tokenizer, " ".join(result["texts"]))
     ids = windows_from_stream(stream, nsamples, seqlen, seed, "synthetic calibration data")
     info = {"generated": params.generations, "kept": len(result["kept"]), "stream_tokens": len(stream),
             "stream_coverage": len(stream) / (nsamples * seqlen),  # < 1: the random windows must overlap

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from methods.assets import embedded_available
-from methods.models import byte_tokenizer
+from methods.models import byte_tokenizer, random_model
 
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but have an "
          "they you were her she there been one all we their has would when if so no will more can who out some "
@@ -37,27 +37,11 @@ def make_text(n_docs: int = 12, words: tuple[int, int] = (150, 400), seed: int =
 
 
 def tiny_llama(seed: int = 0, layers: int = 2):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=260, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      tie_word_embeddings=False)
-    return LlamaForCausalLM(cfg).eval()
+    return random_model("llama", seed, layers)
 
 
 def tiny_opt(seed: int = 0):
-    from transformers import OPTConfig, OPTForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = OPTConfig(vocab_size=260, hidden_size=64, ffn_dim=128, num_hidden_layers=2, num_attention_heads=4,
-                    max_position_embeddings=256, word_embed_proj_dim=64, do_layer_norm_before=True)
-    model = OPTForCausalLM(cfg).eval()
-    with torch.no_grad():  # random init leaves biases at zero; give them values so bias paths are exercised
-        for m in model.modules():
-            if isinstance(m, torch.nn.Linear) and m.bias is not None:
-                m.bias.normal_(0, 0.02)
-    return model
+    return random_model("opt", seed)
 
 
 @pytest.fixture(scope="session")

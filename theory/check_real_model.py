@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import torch
 
-from synthetic import ROOT, write_result
+from synthetic import results_root, write_result
 
 
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
@@ -48,11 +48,19 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="embedded")
-    p.add_argument("--nsamples", type=int, default=8)
-    p.add_argument("--seqlen", type=int, default=512)
+    p.add_argument("--scale", choices=["tiny", "default", "paper"], default="default",
+                   help="tiny: the tiny random model, 2 x 64 tokens, into results/tiny; paper = default")
+    p.add_argument("--model", default=None, help="default: the embedded model (tiny scale: random:llama)")
+    p.add_argument("--nsamples", type=int, default=None, help="default 8 (tiny 2)")
+    p.add_argument("--seqlen", type=int, default=None, help="default 512 (tiny 64)")
     p.add_argument("--out-dir", default=None)
     args = p.parse_args()
+    tiny = args.scale == "tiny"
+    args.model = args.model or ("random:llama" if tiny else "embedded")
+    args.nsamples = args.nsamples or (2 if tiny else 8)
+    args.seqlen = args.seqlen or (64 if tiny else 512)
+    if tiny and args.out_dir is None:
+        args.out_dir = str(results_root() / "tiny")
     rows = layer_statistics(args.model, args.nsamples, args.seqlen)
     summary = summarise(rows)
     print(f"{'layer':22s} {'norm input':>10s} {'median mu^2/var':>16s} {'|mu|/sigma>0.5':>15s}")

@@ -8,8 +8,10 @@ changes y by -e with e = sum_{j in P} w_j x_j, so
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,9 +146,14 @@ def summarise(trials: list[dict]) -> dict:
     return summary
 
 
+def results_root() -> Path:
+    """results/ of the repository, or $STADE_RESULTS_DIR (as the experiments)."""
+    return Path(os.environ.get("STADE_RESULTS_DIR") or ROOT / "results")
+
+
 def write_result(name: str, rows: list[dict], out_dir: Path | None = None) -> Path:
     """Replace results/theory_<name>.jsonl with these rows (theory checks are cheap and deterministic)."""
-    path = (out_dir or ROOT / "results") / f"theory_{name}.jsonl"
+    path = (out_dir or results_root()) / f"theory_{name}.jsonl"
     if path.exists():
         path.unlink()
     meta = provenance()
@@ -188,11 +195,28 @@ def run_scenarios(check: str, scenarios: dict[str, dict], trials: int, d: int, s
     return summaries
 
 
-def cli(description: str):
-    import argparse
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--trials", type=int, default=200)
-    p.add_argument("--d", type=int, default=12, help="inputs per row (exhaustive search over C(d, d/2) masks)")
+SCALE_PRESETS = {"tiny": dict(trials=10, d=10, out_dir=results_root() / "tiny"),
+                 "default": dict(trials=200, d=12, out_dir=None), "paper": dict(trials=200, d=12, out_dir=None)}
+
+
+class _TheoryParser(argparse.ArgumentParser):
+    """Fills the options left unset from the --scale preset (explicit options win)."""
+
+    def parse_args(self, *args, **kwargs):
+        ns = super().parse_args(*args, **kwargs)
+        for name, value in SCALE_PRESETS[ns.scale].items():
+            if getattr(ns, name) is None:
+                setattr(ns, name, value)
+        return ns
+
+
+def cli(description: str) -> argparse.ArgumentParser:
+    p = _TheoryParser(description=description)
+    p.add_argument("--scale", choices=sorted(SCALE_PRESETS), default="default",
+                   help="tiny: 10 trials of d=10 into results/tiny (run_all.sh --scale tiny); paper = default")
+    p.add_argument("--trials", type=int, default=None, help="random rows per scenario (default 200)")
+    p.add_argument("--d", type=int, default=None, help="inputs per row (exhaustive search over C(d, d/2) masks; "
+                                                       "default 12)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-dir", type=Path, default=None, help="where theory_<name>.jsonl goes (default results/)")
     return p
