@@ -1,23 +1,18 @@
 """Tables from results/ only (never reruns a model): Markdown + LaTeX into figures/, and the README's blocks.
 
   python analysis/tables.py            # write figures/*.md, figures/*.tex and refresh README.md's generated blocks
+  STADE_ANALYSIS_SCALE=full python analysis/tables.py    # results/full/ -> figures/full/ (README untouched)
 Each table names the model and scale of our numbers and prints the papers' numbers beside them, labelled.
 """
 from __future__ import annotations
 
 import csv
-import json
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS, FIGURES = ROOT / "results", ROOT / "figures"
+from paths import ROOT, figures_dir, read_jsonl, read_results, scale
+
 METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt", "stade", "stade_nocomp",
                 "stade_all", "stade_all_nocomp", "stade_star"]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def paper_numbers() -> list[dict]:
@@ -266,7 +261,7 @@ def training_conditions_table(rows: list[dict]) -> tuple[str, str]:
     """Recipe x method at 50%, STADE's gain over Wanda, and how centred the output projections' inputs are."""
     if not rows:
         return "", ""
-    trained = {r["model"]: r for r in read_jsonl(RESULTS / "training_conditions_train.jsonl")}
+    trained = {r["model"]: r for r in read_results("training_conditions_train")}
     methods = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
     by = {(r["model"]["model"], r["method"]): _ppl(r) for r in rows}
     models = list(dict.fromkeys(r["model"]["model"] for r in rows))
@@ -361,7 +356,7 @@ def corpora_table(rows: list[dict]) -> tuple[str, str]:
 def theory_table(_: list[dict]) -> tuple[str, str]:
     """Measured verdicts of the theory checks (results/theory_*.jsonl), one line per statement."""
     def rows_of(name):
-        return read_jsonl(RESULTS / f"theory_{name}.jsonl")
+        return read_results(f"theory_{name}")
 
     opt = {r["scenario"]: r for r in rows_of("optimality") if "scenario" in r}
     if not opt:
@@ -489,7 +484,8 @@ def update_readme(blocks: dict[str, str]) -> None:
 
 
 def main() -> None:
-    FIGURES.mkdir(exist_ok=True)
+    out = figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
     blocks = {}
     for name, builder in (("main_perplexity", main_perplexity_table), ("pruning_cost", pruning_cost_table),
                           ("owl_high_sparsity", allocator_table), ("neuroal_topup", allocator_table),
@@ -501,14 +497,15 @@ def main() -> None:
                           ("training_conditions", training_conditions_table),
                           ("stade_layer_study", stade_layer_study_table),
                           ("corpora_stats", corpora_table), ("theory_verdicts", theory_table)):
-        md, tex = builder(read_jsonl(RESULTS / f"{name}.jsonl"))
+        md, tex = builder(read_results(name))
         if md:
-            (FIGURES / f"{name}.md").write_text(md)
+            (out / f"{name}.md").write_text(md)
             if tex:
-                (FIGURES / f"{name}.tex").write_text(tex)
+                (out / f"{name}.tex").write_text(tex)
             blocks[name] = md
-            print(f"wrote figures/{name}.md" + (" and .tex" if tex else ""))
-    update_readme(blocks)
+            print(f"wrote {out.relative_to(ROOT)}/{name}.md" + (" and .tex" if tex else ""))
+    if scale() == "default":  # the README embeds the default scale, which run_all.sh reproduces
+        update_readme(blocks)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ activation outputs) and none where they are centred; input centring per layer: t
 from __future__ import annotations
 
 from dataclasses import replace
-
 from pathlib import Path
 
 import torch

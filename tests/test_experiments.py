@@ -199,8 +199,8 @@ def test_calibration_source_tiny(llama_dir, corpus_file, tmp_path, monkeypatch):
         None, f"text:{corpus_file}", "synthetic", "random"]
     synthetic = rows[2]
     assert synthetic["config"]["calib_args"]["prompt_source"] == f"text:{corpus_file}"
-    # 8 x 256 tokens from 254-token generations (context 256 - 2 prefix): ceil(2 * 8 * 256 / 254 / 0.8) = 21, 4 dropped
-    assert synthetic["calibration"]["generated"]["kept"] == 17
+    # 8 x 128 tokens from 128-token generations (the run's seqlen): ceil(2 * 8 * 128 / 128 / 0.8) = 20, 4 dropped
+    assert synthetic["calibration"]["generated"]["kept"] == 16
     assert all(r["sparsity_achieved"] == 0.5 for r in rows[1:])
     assert len({next(iter(r["ppl"].values())) for r in rows[1:]}) == 3
 

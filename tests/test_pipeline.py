@@ -84,7 +84,7 @@ def test_cli_prune_and_eval(llama_dir, corpus_file, tmp_path, capsys):
     (["--method", "wanda", "--pattern", "2:4", "--sparsity", "0.6"], "fixes the sparsity"),
     (["--method", "wanda", "--pattern", "2:5"], "does not divide"),
     (["--method", "wanda", "--sparsity", "0.5", "--calib", "c5"], "unknown corpus 'c5'"),
-    (["--method", "wanda", "--sparsity", "0.5", "--seqlen", "1024"], "exceeds the model's context length 256"),
+    (["--method", "wanda", "--sparsity", "0.5", "--seqlen", "2048"], "exceeds the model's context length 1024"),
     (["--method", "wanda", "--sparsity", "0.5", "--allocator", "owl2"], "unknown allocator"),
 ])
 def test_cli_bad_input(llama_dir, corpus_file, capsys, extra, message):
