@@ -9,6 +9,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from plotting import read_results, save_figure
+
+# figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
+INPUTS = {"allocation_ppl": ["owl_high_sparsity", "neuroal_topup"],
+          "allocation_profile": ["owl_high_sparsity", "neuroal_topup"]}
 SCORERS = ["magnitude", "wanda", "sparsegpt", "stade"]
 STYLE = {"uniform": ("tab:gray", "o"), "owl": ("tab:blue", "s"), "neuroal": ("tab:red", "^")}
 

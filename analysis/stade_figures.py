@@ -12,6 +12,10 @@ import matplotlib.pyplot as plt
 
 from plotting import read_results, save_figure
 
+# figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
+INPUTS = {"training_conditions": ["training_conditions", "training_conditions_train"],
+          "stade_layer_study": ["stade_layer_study"]}
+
 VARIANTS = {"stade_all": ("tab:red", "STADE (compensated)"), "stade_all_nocomp": ("tab:gray", "W²Var, no compensation")}
 
 

@@ -483,20 +483,21 @@ def update_readme(blocks: dict[str, str]) -> None:
     readme.write_text(text)
 
 
+# results file (and README block) -> table builder
+TABLES = {"main_perplexity": main_perplexity_table, "pruning_cost": pruning_cost_table,
+          "owl_high_sparsity": allocator_table, "neuroal_topup": allocator_table, "zero_shot": zero_shot_table,
+          "wanda_comparison_group": comparison_group_table, "wanda_weight_update": weight_update_table,
+          "wanda_calibration_samples": calibration_samples_table, "calibration_source": calibration_source_table,
+          "bip_structured": bip_structured_table, "structured_speedup": structured_speedup_table,
+          "training_conditions": training_conditions_table, "stade_layer_study": stade_layer_study_table,
+          "corpora_stats": corpora_table, "theory_verdicts": theory_table}
+
+
 def main() -> None:
     out = figures_dir()
     out.mkdir(parents=True, exist_ok=True)
     blocks = {}
-    for name, builder in (("main_perplexity", main_perplexity_table), ("pruning_cost", pruning_cost_table),
-                          ("owl_high_sparsity", allocator_table), ("neuroal_topup", allocator_table),
-                          ("zero_shot", zero_shot_table), ("wanda_comparison_group", comparison_group_table),
-                          ("wanda_weight_update", weight_update_table),
-                          ("wanda_calibration_samples", calibration_samples_table),
-                          ("calibration_source", calibration_source_table),
-                          ("bip_structured", bip_structured_table), ("structured_speedup", structured_speedup_table),
-                          ("training_conditions", training_conditions_table),
-                          ("stade_layer_study", stade_layer_study_table),
-                          ("corpora_stats", corpora_table), ("theory_verdicts", theory_table)):
+    for name, builder in TABLES.items():
         md, tex = builder(read_results(name))
         if md:
             (out / f"{name}.md").write_text(md)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from plotting import read_results, save_figure
+
+# figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
+INPUTS = {"theory_real_model": ["theory_real_model"], "theory_crossover": ["theory_crossover"]}
 LABELS = {"magnitude": "magnitude |W|", "wanda": "Wanda |W|·‖x‖", "stade": "STADE W²Var + bias comp.",
           "stade_nocomp": "W²Var, no comp.", "stade_star": "STADE* W²(Var+μ²)"}
 

@@ -13,6 +13,9 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from plotting import read_results, save_figure
+
+# figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
+INPUTS = {"calibration_samples": ["wanda_calibration_samples"], "outlier_features": ["wanda_outlier_features"]}
 METHOD_STYLE = {"wanda": ("tab:blue", "o"), "sparsegpt": ("tab:green", "s"), "stade": ("tab:red", "^")}
 # q/k/v (and gate/up) read the same tensor, so they share one line
 INPUT_GROUPS = {"attention input (q/k/v)": "self_attn.q_proj", "o_proj input": "self_attn.o_proj",
