@@ -5,16 +5,19 @@
 #   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
 #   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis)
+#   bash run_all.sh --add-method wstd  # a new baseline beside Wanda (Wanda-sp) in every experiment's grid
 # Every stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished
 # by running the same command again. $STADE_RESULTS_DIR moves results/ elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")"
 SCALE=default
 ONLY=""
+ADD_METHOD=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --scale) SCALE="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
+    --add-method) ADD_METHOD="$2"; shift 2 ;;
     -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -34,6 +37,7 @@ several GPU-hours. Hub downloads are switched on (--online).
 MSG
   EXTRA=(--online)
 fi
+if [ -n "$ADD_METHOD" ]; then EXTRA+=(--add-method "$ADD_METHOD"); fi
 
 # --only takes one stage or a comma-separated list (experiments, "theory", "analysis"); they run in the usual order
 IFS=, read -r -a ONLY_LIST <<< "$ONLY"

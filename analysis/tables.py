@@ -15,6 +15,12 @@ METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sp
                 "stade_all", "stade_all_nocomp", "stade_star"]
 
 
+def ordered_methods(present) -> list[str]:
+    """The methods present, known ones in METHOD_ORDER, then any others (a newly added baseline) as they come."""
+    seen = list(dict.fromkeys(present))
+    return [m for m in METHOD_ORDER if m in seen] + [m for m in seen if m not in METHOD_ORDER]
+
+
 def paper_numbers() -> list[dict]:
     with open(ROOT / "analysis" / "paper_numbers.csv") as f:
         return list(csv.DictReader(f))
@@ -61,7 +67,7 @@ def main_perplexity_table(rows: list[dict], note: str = "") -> tuple[str, str]:
     paper = {(p["method"], _column(p["method"], p["pattern"], p["sparsity"])): p["value"]
              for p in paper_numbers() if p["paper"] == "wanda" and p["model"] == "LLaMA-7B" and p["metric"] == "ppl"}
     cols = ["dense", "50%", "4:8", "2:4"]
-    methods = [m for m in METHOD_ORDER if any(k[0] == m for k in ours)]
+    methods = ordered_methods(k[0] for k in ours)
     lines, tex = _header(["method"] + [f"ours {c}" for c in cols] + [f"paper {c}" for c in cols])
     for m in methods:
         cells = [f"{ours[(m, c)]:.2f}" if (m, c) in ours else "" for c in cols]
@@ -115,7 +121,7 @@ def calibration_samples_table(rows: list[dict]) -> tuple[str, str]:
     if not pruned:
         return "", ""
     counts = sorted({r["calibration"]["nsamples"] for r in pruned})
-    methods = [m for m in METHOD_ORDER if any(r["method"] == m for r in pruned)]
+    methods = ordered_methods(r["method"] for r in pruned)
     lines, tex = _header(["method"] + [str(n) for n in counts])
     for m in methods:
         cells = []
@@ -213,7 +219,9 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
     head += [f"FLAP paper ppl {x:.0%}" for x in ratios]
     lines, tex = _header(head)
     by = {(r["method"], r["sparsity_target"]): r for r in rows}
-    for m in [m for m in STRUCTURED_ORDER if any(k[0] == m for k in by)]:
+    present = [k[0] for k in by]
+    for m in [m for m in STRUCTURED_ORDER if m in present] + list(dict.fromkeys(m for m in present
+                                                                             if m not in STRUCTURED_ORDER)):
         cells = []
         for x in ([0.0] * len(ratios) if m == "dense" else ratios):
             r = by.get((m, x))
@@ -413,7 +421,7 @@ def allocator_table(rows: list[dict], paper: str = "owl") -> tuple[str, str]:
     extra = ["NeuroAL lambda block/row (70%)", "search s (70%)"] if has_neuroal else []
     head = ["scorer + allocator"] + [f"ours {c}" for c in cols] + extra + ["OWL paper 70% (LLaMA-7B)"]
     lines, tex = _header(head)
-    scorers = [m for m in METHOD_ORDER if any(k[0] == m for k in cell)]
+    scorers = ordered_methods(k[0] for k in cell)
     for m in scorers:
         for a in ALLOCATOR_ORDER:
             if not any(k[:2] == (m, a) for k in cell):

@@ -56,6 +56,9 @@ def parser(description: str) -> argparse.ArgumentParser:
                         "(scripts whose paper reports zero-shot default to 'paper' at paper scale)")
     p.add_argument("--methods", default=None,
                    help="run only these scorers of the grid (comma-separated; the dense row is always kept)")
+    p.add_argument("--add-method", "--add_method", default=None,
+                   help="a new baseline in this grid: beside every Wanda row (Wanda-sp for structured methods) a row "
+                        "with this method, same pattern, sparsity, allocator and calibration (comma-separated)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and exit")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -122,6 +125,26 @@ def sibling_path(args: argparse.Namespace, other: str) -> Path:
     return output_path(args, other)
 
 
+def with_added_methods(name: str, configs: list[PruneConfig], methods: list[str]) -> list[PruneConfig]:
+    """The grid with each new method placed beside every row of its reference: Wanda for weight scorers, Wanda-sp
+    for structured ones (methods.STRUCTURED). Unknown names fail here, before any run."""
+    from methods import METHODS
+    from methods.structured import STRUCTURED
+
+    out = list(configs)
+    for method in methods:
+        structured = method in STRUCTURED
+        if not structured:
+            METHODS[method]  # unknown: a KeyError naming the closest registered method
+        reference = "wanda_sp" if structured else "wanda"
+        added = [replace(c, method=method) for c in configs if c.method == reference]
+        if not added:
+            print(f"[{name}] --add-method {method}: this grid has no {reference} rows to place it beside; not added",
+                  flush=True)
+        out += added
+    return out
+
+
 def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
              reuse_from: Iterable[str] = ()) -> list[dict]:
     """Run every config not yet in the results file; return all rows of this grid (old and new).
@@ -132,6 +155,8 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     out = output_path(args, name)
+    if getattr(args, "add_method", None):
+        configs = with_added_methods(name, configs, args.add_method.split(","))
     if getattr(args, "methods", None):
         keep = set(args.methods.split(","))
         configs = [c for c in configs if c.method in keep or c.method == "dense"]

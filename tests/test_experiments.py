@@ -329,3 +329,20 @@ def test_interrupted_run_resumes_to_the_same_results(llama_dir, corpus_file, tmp
     a, b = _rows(clean), _rows(broken)
     assert [r["key"] for r in a] == [r["key"] for r in b]
     assert [stable_view(r) for r in a] == [stable_view(r) for r in b]
+
+
+def test_add_method_places_a_new_baseline_beside_wanda(llama_dir, corpus_file, tmp_path, capsys):
+    """The worked example of the README: a method registered elsewhere joins a grid with --add-method."""
+    import main_perplexity
+
+    out = tmp_path / "main.jsonl"
+    main_perplexity.main(_args(llama_dir, corpus_file, out) + ["--add-method", "stade_star", "--methods", "stade_star"])
+    rows = _rows(out)
+    assert [r["method"] for r in rows] == ["dense", "stade_star"]
+    assert rows[1]["sparsity_target"] == 0.5 and rows[1]["pattern"] == "unstructured"
+    with pytest.raises(KeyError, match="wandaa"):
+        main_perplexity.main(_args(llama_dir, corpus_file, out) + ["--add-method", "wandaa", "--dry-run"])
+    import stade_layer_study
+    capsys.readouterr()
+    stade_layer_study.main(["--scale", "tiny", "--dry-run", "--model", str(llama_dir), "--add-method", "bip"])
+    assert "no wanda_sp rows to place it beside" in capsys.readouterr().out
