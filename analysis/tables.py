@@ -7,9 +7,10 @@ Each table names the model and scale of our numbers and prints the papers' numbe
 from __future__ import annotations
 
 import csv
+import json
 import re
 
-from paths import ROOT, figures_dir, read_jsonl, read_results, scale
+from paths import ROOT, figures_dir, read_jsonl, read_results, results_root, scale
 
 METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt", "stade", "stade_nocomp",
                 "stade_all", "stade_all_nocomp", "stade_star"]
@@ -491,6 +492,54 @@ def update_readme(blocks: dict[str, str]) -> None:
     readme.write_text(text)
 
 
+STAGE_ORDER = ["corpora_stats", "main_perplexity", "owl_high_sparsity", "neuroal_topup", "zero_shot", "pruning_cost",
+               "wanda_outlier_features", "wanda_comparison_group", "wanda_weight_update", "wanda_calibration_samples",
+               "calibration_source", "bip_bound", "bip_structured", "structured_speedup", "training_conditions",
+               "stade_layer_study"]
+
+
+def _row_compute_seconds(rows: list[dict]) -> float:
+    """Loading, calibration data, pruning and evaluation seconds recorded in rows (reused rows counted once, where
+    they were computed); training seconds for the trained-from-scratch models."""
+    total = 0.0
+    for r in rows:
+        if r.get("reused_from"):
+            continue
+        seconds = r.get("seconds")
+        if isinstance(seconds, dict):
+            total += sum(seconds.get(k, 0.0) for k in ("load", "calibration_data", "prune", "eval"))
+        total += r.get("train_seconds", 0.0)
+    return total
+
+
+def run_times_table() -> tuple[str, str]:
+    """Time per stage: the default scale's measured wall time (run_all.sh, results/run_all_times_default.json) beside
+    the full scale's compute recorded in its rows (results/full/, runs made stage by stage, possibly resumed)."""
+    times_file = results_root() / "run_all_times_default.json"
+    default = json.loads(times_file.read_text()) if times_file.is_file() else {"stages": {}}
+    full = {s: _row_compute_seconds(read_jsonl(results_root() / "full" / f"{s}.jsonl")
+                                    + read_jsonl(results_root() / "full" / f"{s}_train.jsonl")) for s in STAGE_ORDER}
+    if not default["stages"] and not any(full.values()):
+        return "", ""
+    lines, tex = _header(["stage", "default: wall minutes (run_all.sh)", "full: compute minutes in its rows"])
+    for stage in STAGE_ORDER:
+        d, f = default["stages"].get(stage), full.get(stage)
+        cells = [f"{d / 60:.1f}" if d is not None else "", f"{f / 60:.1f}" if f else ""]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        tex.append(f"{_tex(stage)} & " + " & ".join(cells) + " \\\\")
+    d_total, f_total = sum(default["stages"].values()), sum(full.values())
+    lines.append(f"| **total** | {d_total / 60:.0f} | {f_total / 60:.0f} |")
+    machine = default.get("machine") or {}
+    full_cpus = sorted({(r.get("provenance") or {}).get("machine", {}).get("cpu") for s in STAGE_ORDER
+                        for r in read_jsonl(results_root() / "full" / f"{s}.jsonl")} - {None})
+    caption = (f"Default scale: wall time of each stage of one `bash run_all.sh` on {machine.get('cpu', '?')} "
+               f"({machine.get('cores', '?')} cores, no GPU), {default.get('date', '?')}; the theory checks, the "
+               "analysis and the set-up add a few minutes. Full scale: the load, calibration, pruning, evaluation "
+               "and training seconds recorded in `results/full/` rows (run stage by stage; CPU: "
+               f"{', '.join(full_cpus) or 'not recorded in older rows'}; 2 threads).")
+    return _finish(lines, tex, caption)
+
+
 # results file (and README block) -> table builder
 TABLES = {"main_perplexity": main_perplexity_table, "pruning_cost": pruning_cost_table,
           "owl_high_sparsity": allocator_table, "neuroal_topup": allocator_table, "zero_shot": zero_shot_table,
@@ -514,6 +563,11 @@ def main() -> None:
             blocks[name] = md
             print(f"wrote {out.relative_to(ROOT)}/{name}.md" + (" and .tex" if tex else ""))
     if scale() == "default":  # the README embeds the default scale, which run_all.sh reproduces
+        md, tex = run_times_table()
+        if md:
+            (out / "run_times.md").write_text(md)
+            (out / "run_times.tex").write_text(tex)
+            blocks["run_times"] = md
         update_readme(blocks)
 
 
