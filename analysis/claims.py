@@ -265,18 +265,6 @@ def summary() -> str:
     return f"claims checked at the {scale()} scale (SmolLM2-135M): {counts}\n" + "\n".join(lines)
 
 
-def summary() -> str:
-    """One line per claim and the verdict counts: what run_all.sh prints at the end."""
-    from collections import Counter
-    verdicts, lines = Counter(), []
-    for c in CLAIMS:
-        ours, verdict = evaluate(c)
-        verdicts[verdict] += 1
-        lines.append(f"  [{verdict}] {c.paper}: {c.claim}" + (f" ({ours})" if ours else ""))
-    counts = ", ".join(f"{n} {v}" for v, n in verdicts.most_common())
-    return f"claims checked on the default model: {counts}\n" + "\n".join(lines)
-
-
 def main() -> None:
     FIGURES.mkdir(exist_ok=True)
     table = claims_table()

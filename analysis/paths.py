@@ -34,6 +34,14 @@ def figures_dir() -> Path:
     return ROOT / "figures" / SCALE_DIRS[scale()]
 
 
+def shown(path: Path) -> str:
+    """A path as printed: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 

@@ -6,7 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from paths import ROOT, figures_dir, read_results  # noqa: E402,F401  (read_results: the figure scripts' import)
+from paths import figures_dir, read_results, shown  # noqa: E402,F401  (read_results: the figure scripts' import)
 
 
 def save_figure(fig, name: str) -> None:
@@ -17,4 +17,4 @@ def save_figure(fig, name: str) -> None:
     for ext in ("png", "pdf"):
         fig.savefig(out / f"{name}.{ext}", dpi=150)
     plt.close(fig)
-    print(f"wrote {out.relative_to(ROOT)}/{name}.png and .pdf")
+    print(f"wrote {shown(out / name)}.png and .pdf")

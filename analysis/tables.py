@@ -10,7 +10,7 @@ import csv
 import json
 import re
 
-from paths import ROOT, figures_dir, read_jsonl, read_results, results_root, scale
+from paths import ROOT, figures_dir, read_jsonl, read_results, results_root, scale, shown
 
 METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt", "stade", "stade_nocomp",
                 "stade_all", "stade_all_nocomp", "stade_star"]
@@ -561,7 +561,7 @@ def main() -> None:
             if tex:
                 (out / f"{name}.tex").write_text(tex)
             blocks[name] = md
-            print(f"wrote {out.relative_to(ROOT)}/{name}.md" + (" and .tex" if tex else ""))
+            print(f"wrote {shown(out / name)}.md" + (" and .tex" if tex else ""))
     if scale() == "default":  # the README embeds the default scale, which run_all.sh reproduces
         md, tex = run_times_table()
         if md:
