@@ -33,7 +33,7 @@ SCALES = {
     "tiny": dict(model="random:llama", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=128,
                  eval_windows=8, batch_size=4, zero_shot_limit=20),
     "default": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=16, seqlen=256,
-                    eval_seqlen=512, eval_windows=16, batch_size=4, zero_shot_limit=100),
+                    eval_seqlen=512, eval_windows=16, batch_size=4, zero_shot_limit=50),
     "full": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=32, seqlen=512,
                  eval_windows=80, batch_size=4),
     "paper": dict(model="huggyllama/llama-7b", calib="c4", eval=("wikitext2",), nsamples=128, seqlen=2048,
