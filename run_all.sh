@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and reproduce every table and figure on the chosen scale.
-#   bash run_all.sh                    # default scale: embedded SmolLM2-135M + offline corpora, CPU
+#   bash run_all.sh                    # default scale: embedded SmolLM2-135M + offline corpora, CPU, < 2 hours
+#   bash run_all.sh --scale full       # the same model, every grid point, 32 x 512 calibration (~10 h on 2 cores)
 #   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
 #   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis)
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$SCALE" in tiny|default|paper) ;; *) echo "--scale must be tiny, default or paper" >&2; exit 2 ;; esac
+case "$SCALE" in tiny|default|full|paper) ;; *) echo "--scale must be tiny, default, full or paper" >&2; exit 2 ;; esac
 
 EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost
              wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples
@@ -54,7 +55,7 @@ export TOKENIZERS_PARALLELISM=false
 PY=.venv/bin/python
 START=$(date +%s)
 RESULTS=${STADE_RESULTS_DIR:-results}  # tests point this at a temporary folder
-if [ "$SCALE" = tiny ]; then OUT_DIR=$RESULTS/tiny; else OUT_DIR=$RESULTS; fi  # as experiments/common.py
+case "$SCALE" in tiny|full) OUT_DIR=$RESULTS/$SCALE ;; *) OUT_DIR=$RESULTS ;; esac  # as experiments/common.py
 mkdir -p "$OUT_DIR"
 TIMES="$OUT_DIR/run_all_times_$SCALE.json"  # longest wall time per stage, for the estimate below
 i=0
@@ -66,19 +67,21 @@ for stage in ${stages[@]+"${stages[@]}"}; do
   (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
   $PY scripts/stage_times.py record "$TIMES" "$stage" $(( $(date +%s) - t0 ))
 done
-if selected theory; then
+if selected theory && [ "$SCALE" != full ]; then  # synthetic layers: the same at default and full scale
   echo "=== theory: numerical checks of the STADE derivations ($(( $(date +%s) - START ))s elapsed) ==="
   for check in theory/check_*.py; do
     (cd theory && ../$PY "$(basename "$check")" --scale "$SCALE")
   done
 fi
 if [ "$SCALE" != tiny ] && selected analysis; then
-  echo "=== analysis: tables and figures from results/ ==="
+  ANALYSIS_SCALE=default; [ "$SCALE" = full ] && ANALYSIS_SCALE=full
+  echo "=== analysis: tables and figures from $OUT_DIR/ ==="
+  export STADE_ANALYSIS_SCALE=$ANALYSIS_SCALE
   $PY analysis/tables.py
-  $PY analysis/theory_figures.py
+  [ "$ANALYSIS_SCALE" = default ] && $PY analysis/theory_figures.py
   $PY analysis/allocation_figures.py
   $PY analysis/wanda_figures.py
   $PY analysis/stade_figures.py
-  $PY analysis/claims.py
+  $PY analysis/claims.py  # both scales' columns in README's claims table; prints this scale's verdicts
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in $OUT_DIR/ ==="

@@ -1,6 +1,7 @@
 """Tables from results/ only (never reruns a model): Markdown + LaTeX into figures/, and the README's blocks.
 
   python analysis/tables.py            # write figures/*.md, figures/*.tex and refresh README.md's generated blocks
+  STADE_ANALYSIS_SCALE=full python analysis/tables.py    # results/full/ -> figures/full/ (README untouched)
 Each table names the model and scale of our numbers and prints the papers' numbers beside them, labelled.
 """
 from __future__ import annotations
@@ -8,10 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS, FIGURES = ROOT / "results", ROOT / "figures"
+from paths import ROOT, figures_dir, read_jsonl, read_results, results_root, scale, shown
+
 METHOD_ORDER = ["dense", "magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt", "stade", "stade_nocomp",
                 "stade_all", "stade_all_nocomp", "stade_star"]
 
@@ -20,10 +20,6 @@ def ordered_methods(present, order: list[str] = METHOD_ORDER) -> list[str]:
     """The methods present, known ones in `order`, then any others (a newly added baseline) as they come."""
     seen = list(dict.fromkeys(present))
     return [m for m in order if m in seen] + [m for m in seen if m not in order]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def paper_numbers() -> list[dict]:
@@ -272,7 +268,7 @@ def training_conditions_table(rows: list[dict]) -> tuple[str, str]:
     """Recipe x method at 50%, STADE's gain over Wanda, and how centred the output projections' inputs are."""
     if not rows:
         return "", ""
-    trained = {r["model"]: r for r in read_jsonl(RESULTS / "training_conditions_train.jsonl")}
+    trained = {r["model"]: r for r in read_results("training_conditions_train")}
     methods = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
     by = {(r["model"]["model"], r["method"]): _ppl(r) for r in rows}
     models = list(dict.fromkeys(r["model"]["model"] for r in rows))
@@ -367,7 +363,7 @@ def corpora_table(rows: list[dict]) -> tuple[str, str]:
 def theory_table(_: list[dict]) -> tuple[str, str]:
     """Measured verdicts of the theory checks (results/theory_*.jsonl), one line per statement."""
     def rows_of(name):
-        return read_jsonl(RESULTS / f"theory_{name}.jsonl")
+        return read_results(f"theory_{name}")
 
     opt = {r["scenario"]: r for r in rows_of("optimality") if "scenario" in r}
     if not opt:
@@ -494,6 +490,54 @@ def update_readme(blocks: dict[str, str]) -> None:
     readme.write_text(text)
 
 
+STAGE_ORDER = ["corpora_stats", "main_perplexity", "owl_high_sparsity", "neuroal_topup", "zero_shot", "pruning_cost",
+               "wanda_outlier_features", "wanda_comparison_group", "wanda_weight_update", "wanda_calibration_samples",
+               "calibration_source", "bip_bound", "bip_structured", "structured_speedup", "training_conditions",
+               "stade_layer_study"]
+
+
+def _row_compute_seconds(rows: list[dict]) -> float:
+    """Loading, calibration data, pruning and evaluation seconds recorded in rows (reused rows counted once, where
+    they were computed); training seconds for the trained-from-scratch models."""
+    total = 0.0
+    for r in rows:
+        if r.get("reused_from"):
+            continue
+        seconds = r.get("seconds")
+        if isinstance(seconds, dict):
+            total += sum(seconds.get(k, 0.0) for k in ("load", "calibration_data", "prune", "eval"))
+        total += r.get("train_seconds", 0.0)
+    return total
+
+
+def run_times_table() -> tuple[str, str]:
+    """Time per stage: the default scale's measured wall time (run_all.sh, results/run_all_times_default.json) beside
+    the full scale's compute recorded in its rows (results/full/, runs made stage by stage, possibly resumed)."""
+    times_file = results_root() / "run_all_times_default.json"
+    default = json.loads(times_file.read_text()) if times_file.is_file() else {"stages": {}}
+    full = {s: _row_compute_seconds(read_jsonl(results_root() / "full" / f"{s}.jsonl")
+                                    + read_jsonl(results_root() / "full" / f"{s}_train.jsonl")) for s in STAGE_ORDER}
+    if not default["stages"] and not any(full.values()):
+        return "", ""
+    lines, tex = _header(["stage", "default: wall minutes (run_all.sh)", "full: compute minutes in its rows"])
+    for stage in STAGE_ORDER:
+        d, f = default["stages"].get(stage), full.get(stage)
+        cells = [f"{d / 60:.1f}" if d is not None else "", f"{f / 60:.1f}" if f else ""]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        tex.append(f"{_tex(stage)} & " + " & ".join(cells) + " \\\\")
+    d_total, f_total = sum(default["stages"].values()), sum(full.values())
+    lines.append(f"| **total** | {d_total / 60:.0f} | {f_total / 60:.0f} |")
+    machine = default.get("machine") or {}
+    full_cpus = sorted({(r.get("provenance") or {}).get("machine", {}).get("cpu") for s in STAGE_ORDER
+                        for r in read_jsonl(results_root() / "full" / f"{s}.jsonl")} - {None})
+    caption = (f"Default scale: wall time of each stage of one `bash run_all.sh` on {machine.get('cpu', '?')} "
+               f"({machine.get('cores', '?')} cores, no GPU), {default.get('date', '?')}; the theory checks, the "
+               "analysis and the set-up add a few minutes. Full scale: the load, calibration, pruning, evaluation "
+               "and training seconds recorded in `results/full/` rows (run stage by stage; CPU: "
+               f"{', '.join(full_cpus) or 'not recorded in older rows'}; 2 threads).")
+    return _finish(lines, tex, caption)
+
+
 # results file (and README block) -> table builder
 TABLES = {"main_perplexity": main_perplexity_table, "pruning_cost": pruning_cost_table,
           "owl_high_sparsity": allocator_table, "neuroal_topup": allocator_table, "zero_shot": zero_shot_table,
@@ -505,17 +549,24 @@ TABLES = {"main_perplexity": main_perplexity_table, "pruning_cost": pruning_cost
 
 
 def main() -> None:
-    FIGURES.mkdir(exist_ok=True)
+    out = figures_dir()
+    out.mkdir(parents=True, exist_ok=True)
     blocks = {}
     for name, builder in TABLES.items():
-        md, tex = builder(read_jsonl(RESULTS / f"{name}.jsonl"))
+        md, tex = builder(read_results(name))
         if md:
-            (FIGURES / f"{name}.md").write_text(md)
+            (out / f"{name}.md").write_text(md)
             if tex:
-                (FIGURES / f"{name}.tex").write_text(tex)
+                (out / f"{name}.tex").write_text(tex)
             blocks[name] = md
-            print(f"wrote figures/{name}.md" + (" and .tex" if tex else ""))
-    update_readme(blocks)
+            print(f"wrote {shown(out / name)}.md" + (" and .tex" if tex else ""))
+    if scale() == "default":  # the README embeds the default scale, which run_all.sh reproduces
+        md, tex = run_times_table()
+        if md:
+            (out / "run_times.md").write_text(md)
+            (out / "run_times.tex").write_text(tex)
+            blocks["run_times"] = md
+        update_readme(blocks)
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from common import model_bases, output_path, parser, pending
 
 NAME = "bip_bound"
 SCORERS = ("bip", "bip_noprop", "wanda_sp", "flap", "magnitude_sp")
-BLOCKS = {"tiny": [0, 1], "default": [0, 10, 20, 29], "paper": [0, 8, 16, 24, 31]}
-CHANNELS = {"tiny": 16, "default": 64, "paper": 64}
-NSAMPLES = {"tiny": 4, "default": 8, "paper": 32}
+BLOCKS = {"tiny": [0, 1], "default": [0, 10, 20, 29], "full": [0, 10, 20, 29], "paper": [0, 8, 16, 24, 31]}
+CHANNELS = {"tiny": 16, "default": 64, "full": 64, "paper": 64}
+NSAMPLES = {"tiny": 4, "default": 8, "full": 8, "paper": 32}
 PAPER_MODELS = ["huggyllama/llama-7b"]
 
 

@@ -19,11 +19,12 @@ from common import model_bases, parser, run_grid, with_method
 
 NAME = "bip_structured"
 METHODS = {"tiny": ["wanda_sp", "bip"],
-           "default": ["magnitude_sp", "wanda_sp", "flap", "bip", "bip_uniform", "bip_noprop"]}
-METHODS["paper"] = METHODS["default"]
-RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "paper": [0.2, 0.5]}
-EVAL = {"tiny": dict(eval_seqlen=128, eval_windows=8),
-        "default": dict(eval_seqlen=128, eval_windows=320, zero_shot="offline"),
+           "full": ["magnitude_sp", "wanda_sp", "flap", "bip", "bip_uniform", "bip_noprop"]}
+METHODS["default"] = METHODS["paper"] = METHODS["full"]
+RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "full": [0.2, 0.5], "paper": [0.2, 0.5]}
+# default: the scale's perplexity windows, no zero-shot (the full scale adds the paper's 128-token windows and it)
+EVAL = {"tiny": dict(eval_seqlen=128, eval_windows=8), "default": {},
+        "full": dict(eval_seqlen=128, eval_windows=320, zero_shot="offline"),
         "paper": dict(eval=("wikitext2", "ptb"), eval_seqlen=128, eval_windows=None, calib="wikitext2", nsamples=1024,
                       seqlen=128, zero_shot="paper")}
 PAPER_MODELS = ["huggyllama/llama-7b", "lmsys/vicuna-7b-v1.3", "huggyllama/llama-13b"]

@@ -23,14 +23,16 @@ from common import allocator_args_for, model_bases, parser, run_grid, with_metho
 
 NAME = "calibration_source"
 SOURCES = {"tiny": ["synthetic", "random"], "default": ["enwiki_excerpt", "wiki_vital", "synthetic", "random"],
+           "full": ["enwiki_excerpt", "wiki_vital", "synthetic", "random"],
            "paper": ["c4", "wikitext2", "synthetic", "random"]}
-PROMPTS = {"tiny": "wiki_vital", "default": "wiki_vital", "paper": "wikitext2"}  # where synthesis takes its prefixes
-METHODS = {"tiny": ["wanda"], "default": ["wanda", "sparsegpt", "stade"]}
-METHODS["paper"] = METHODS["default"]
-SPARSITIES = {"tiny": [0.5], "default": [0.5, 0.6, 0.7], "paper": [0.5, 0.6, 0.7]}
+# where synthesis takes its prompt prefixes
+PROMPTS = {"tiny": "wiki_vital", "default": "wiki_vital", "full": "wiki_vital", "paper": "wikitext2"}
+METHODS = {"tiny": ["wanda"], "default": ["wanda", "sparsegpt"], "full": ["wanda", "sparsegpt", "stade"]}
+METHODS["paper"] = METHODS["full"]
+SPARSITIES = {"tiny": [0.5], "default": [0.5, 0.7], "full": [0.5, 0.6, 0.7], "paper": [0.5, 0.6, 0.7]}
 OWL_AT = 0.7  # Wanda+OWL, the paper's third method, at the sparsity OWL is made for
-SEEDS = {"tiny": [0], "default": [0], "paper": [0, 5, 10, 15, 20]}
-EVAL_WINDOWS = {"default": 40}
+SEEDS = {"tiny": [0], "default": [0], "full": [0], "paper": [0, 5, 10, 15, 20]}
+EVAL_WINDOWS = {"full": 40}
 PAPER_MODELS = ["meta-llama/Llama-2-7b-hf"]
 
 

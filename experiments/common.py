@@ -3,13 +3,15 @@
 Scales
   tiny     a tiny random Llama-style model (random:llama, byte tokenizer), 8 x 128 calibration tokens, 8 x 128
            evaluation windows: the plumbing of every script in seconds (tests, run_all.sh --scale tiny).
-  default  the embedded model, 32 x 512 calibration tokens (enwiki_excerpt), 80 x 512 evaluation tokens
-           (wiki_vital): a few minutes per run on 2 CPU cores.
+  default  the embedded SmolLM2-135M: 16 x 256 calibration tokens (enwiki_excerpt), 16 x 512 evaluation tokens
+           (wiki_vital), each experiment's core grid; every experiment in under 2 hours on 2 CPU cores.
+  full     the same model with 32 x 512 calibration and 80 x 512 evaluation tokens and every grid point (all
+           sparsities, patterns, sources, sample counts, zero-shot on all examples): about 10 hours on 2 cores.
   paper    the papers' protocol: 128 x 2048 C4 calibration (seed 0), full WikiText-2 test, float16 on a GPU, the
            papers' models from the Hub (needs --online, a GPU and disk).
-A script writes rows to results/<name>.jsonl (default and paper scale) or results/tiny/ (results/ can be moved with
-$STADE_RESULTS_DIR), skips the rows it already has (same run key), and appends each finished row atomically, so an
-interrupted run resumes.
+A script writes rows to results/<name>.jsonl (default and paper scale), results/full/ or results/tiny/ (results/ can
+be moved with $STADE_RESULTS_DIR), skips the rows it already has (same run key), and appends each finished row
+atomically, so an interrupted run resumes.
 """
 from __future__ import annotations
 
@@ -30,8 +32,10 @@ from methods.results import append_rows, done_keys, read_rows, results_root, run
 SCALES = {
     "tiny": dict(model="random:llama", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=8, seqlen=128,
                  eval_windows=8, batch_size=4, zero_shot_limit=20),
-    "default": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=32, seqlen=512,
-                    eval_windows=80, batch_size=4),
+    "default": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=16, seqlen=256,
+                    eval_seqlen=512, eval_windows=16, batch_size=4, zero_shot_limit=50),
+    "full": dict(model="embedded", calib="enwiki_excerpt", eval=("wiki_vital",), nsamples=32, seqlen=512,
+                 eval_windows=80, batch_size=4),
     "paper": dict(model="huggyllama/llama-7b", calib="c4", eval=("wikitext2",), nsamples=128, seqlen=2048,
                   eval_windows=None, batch_size=1, dtype="float16"),
 }
@@ -100,10 +104,13 @@ def models_for(args: argparse.Namespace, paper_models: Iterable[str]) -> list[st
     return list(paper_models) if args.scale == "paper" else [SCALES[args.scale]["model"]]
 
 
+SCALE_DIRS = {"tiny": "tiny", "full": "full"}  # default and paper rows live in results/ itself
+
+
 def output_path(args: argparse.Namespace, name: str) -> Path:
     if args.output:
         return Path(args.output)
-    return results_root() / ("tiny" if args.scale == "tiny" else "") / f"{name}.jsonl"
+    return results_root() / SCALE_DIRS.get(args.scale, "") / f"{name}.jsonl"
 
 
 def sibling_path(args: argparse.Namespace, other: str) -> Path:
@@ -208,8 +215,9 @@ def with_method(config: PruneConfig, method: str, pattern: str = "unstructured",
 
 
 # NeuroAL's search set per scale: the official 8 sequences at paper scale (1/16 of the 128 calibration
-# sequences); 4 x 512 tokens at default scale (1/8 of 32, to keep a run within ~10 minutes on 2 cores).
-NEUROAL_ARGS = {"tiny": {"search_samples": 2}, "default": {"search_samples": 4}, "paper": {"search_samples": 8}}
+# sequences); 4 x 512 tokens at full scale (1/8 of 32, ~8 minutes per run on 2 cores), 2 x 256 at default.
+NEUROAL_ARGS = {"tiny": {"search_samples": 2}, "default": {"search_samples": 2}, "full": {"search_samples": 4},
+                "paper": {"search_samples": 8}}
 OWL_ARGS = {"M": 5.0, "lambda": 0.08}  # the OWL README's commands (LLaMA-7B, 70%)
 
 

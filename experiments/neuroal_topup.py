@@ -16,9 +16,10 @@ from __future__ import annotations
 from common import allocator_grid, parser, print_table, run_grid
 
 NAME = "neuroal_topup"
-SCORERS = {"tiny": ["wanda", "sparsegpt"], "default": ["wanda", "stade", "sparsegpt", "magnitude"]}
-SCORERS["paper"] = SCORERS["default"]
-SPARSITIES = {"tiny": [0.7], "default": [0.7, 0.6, 0.8], "paper": [0.7, 0.6, 0.8]}
+SCORERS = {"tiny": ["wanda", "sparsegpt"], "default": ["wanda", "stade"],
+           "full": ["wanda", "stade", "sparsegpt", "magnitude"]}
+SCORERS["paper"] = SCORERS["full"]
+SPARSITIES = {"tiny": [0.7], "default": [0.7], "full": [0.7, 0.6, 0.8], "paper": [0.7, 0.6, 0.8]}
 ALLOCATORS = ["uniform", "owl", "neuroal"]
 PAPER_MODELS = ["huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1", "microsoft/phi-2"]
 PAPER_EVAL = ("wikitext2", "c4", "ptb")

@@ -14,9 +14,9 @@ from __future__ import annotations
 from common import allocator_grid, parser, print_table, run_grid
 
 NAME = "owl_high_sparsity"
-SCORERS = {"tiny": ["wanda", "stade"], "default": ["wanda", "stade", "sparsegpt", "magnitude"]}
-SCORERS["paper"] = SCORERS["default"]
-SPARSITIES = {"tiny": [0.7], "default": [0.7, 0.6, 0.8], "paper": [0.7, 0.6, 0.8]}
+SCORERS = {"tiny": ["wanda", "stade"], "full": ["wanda", "stade", "sparsegpt", "magnitude"]}
+SCORERS["default"] = SCORERS["paper"] = SCORERS["full"]
+SPARSITIES = {"tiny": [0.7], "default": [0.7], "full": [0.7, 0.6, 0.8], "paper": [0.7, 0.6, 0.8]}
 ALLOCATORS = ["uniform", "owl"]
 PAPER_MODELS = ["huggyllama/llama-7b", "huggyllama/llama-13b", "facebook/opt-6.7b"]
 

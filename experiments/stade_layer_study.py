@@ -19,9 +19,11 @@ import torch
 from common import model_bases, parser, run_grid, with_method
 
 NAME = "stade_layer_study"
-METHODS = ["wanda", "stade_all", "stade_all_nocomp"]
-SPARSITIES = {"tiny": [0.7], "default": [0.7], "paper": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
-EVAL_WINDOWS = {"default": 40}
+METHODS = {"tiny": ["wanda", "stade_all", "stade_all_nocomp"], "default": ["wanda", "stade_all"],
+           "full": ["wanda", "stade_all", "stade_all_nocomp"]}
+METHODS["paper"] = METHODS["full"]
+SPARSITIES = {"tiny": [0.7], "default": [0.7], "full": [0.7], "paper": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]}
+EVAL_WINDOWS = {"full": 40}
 PAPER_MODELS = ["facebook/opt-125m"]
 
 
@@ -44,7 +46,8 @@ def grid(args):
         configs.append(with_method(base, "dense"))
         for sparsity in SPARSITIES[args.scale]:
             for layer in block_linears(base.model):
-                configs += [replace(with_method(base, m, sparsity=sparsity), layers=layer) for m in METHODS]
+                configs += [replace(with_method(base, m, sparsity=sparsity), layers=layer)
+                            for m in METHODS[args.scale]]
     return configs
 
 

@@ -16,7 +16,7 @@ import torch
 from common import model_bases, models_for, output_path, parser, pending
 
 NAME = "structured_speedup"
-RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "paper": [0.2, 0.5]}
+RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "full": [0.2, 0.5], "paper": [0.2, 0.5]}
 PAPER_MODELS = ["huggyllama/llama-7b"]
 
 

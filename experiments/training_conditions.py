@@ -46,7 +46,9 @@ SIZES = {
     "default": dict(hidden=128, layers=4, heads=4, ffn=512, seqlen=256, batch=16, steps=400, lr=2e-3, warmup=20),
 }
 METHODS = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
-SPARSITIES = {"tiny": [0.5], "default": [0.5]}
+SIZES["full"] = SIZES["default"]  # the models are small: the default scale already runs the full study
+SPARSITIES = {"tiny": [0.5], "default": [0.5], "full": [0.5]}
+EVAL_WINDOWS = {"tiny": 8, "default": 80, "full": 80}  # windows of the models' own sequence length
 SEED = 0
 
 
@@ -158,7 +160,9 @@ def main(argv=None):
             append_rows(train_out, [row])
             print(f"[{NAME}] {recipe}: final loss {record['final_loss']:.3f} after {record['train_seconds']:.0f}s",
                   flush=True)
-        base = replace(base_config(args, model=record["model"]), seqlen=size["seqlen"], nsamples=16, device="cpu")
+        # the models' own sequence length for calibration and evaluation, whatever the scale's SmolLM2 preset says
+        base = replace(base_config(args, model=record["model"]), seqlen=size["seqlen"], nsamples=16, device="cpu",
+                       eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale])
         configs.append(with_method(base, "dense"))
         configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
     rows = run_grid(NAME, args, configs)

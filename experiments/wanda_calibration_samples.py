@@ -19,12 +19,13 @@ from dataclasses import replace
 from common import model_bases, parser, run_grid, with_method
 
 NAME = "wanda_calibration_samples"
-METHODS = {"tiny": ["wanda", "sparsegpt"], "default": ["wanda", "sparsegpt", "stade"]}
-METHODS["paper"] = METHODS["default"]
-COUNTS = {"tiny": [1, 2, 8], "default": [1, 2, 4, 8, 16, 32, 64], "paper": [1, 2, 4, 8, 16, 32, 64, 128]}
+METHODS = {"tiny": ["wanda", "sparsegpt"], "default": ["wanda", "sparsegpt"], "full": ["wanda", "sparsegpt", "stade"]}
+METHODS["paper"] = METHODS["full"]
+COUNTS = {"tiny": [1, 2, 8], "default": [1, 4, 16, 32], "full": [1, 2, 4, 8, 16, 32, 64],
+          "paper": [1, 2, 4, 8, 16, 32, 64, 128]}
 SEEDS = (0, 1, 2)
-REPEAT_UP_TO = {"tiny": 1, "default": 4, "paper": 8}  # counts at most this get every seed, larger ones seed 0
-EVAL_WINDOWS = {"default": 40}
+REPEAT_UP_TO = {"tiny": 1, "default": 1, "full": 4, "paper": 8}  # counts at most this get every seed, larger seed 0
+EVAL_WINDOWS = {"full": 40}
 PAPER_MODELS = ["huggyllama/llama-7b"]
 
 

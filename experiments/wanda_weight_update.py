@@ -15,10 +15,10 @@ from common import model_bases, parser, print_table, run_grid, with_method
 
 NAME = "wanda_weight_update"
 METHODS = {"tiny": ["wanda", "wanda_lsq", "sparsegpt"],
-           "default": ["magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt"]}
-METHODS["paper"] = METHODS["default"]
-PATTERNS = {"tiny": ["unstructured"], "default": ["unstructured", "4:8", "2:4"]}
-PATTERNS["paper"] = PATTERNS["default"]
+           "full": ["magnitude", "magnitude_lsq", "wanda", "wanda_lsq", "sparsegpt"]}
+METHODS["default"] = METHODS["paper"] = METHODS["full"]
+PATTERNS = {"tiny": ["unstructured"], "default": ["unstructured"], "full": ["unstructured", "4:8", "2:4"]}
+PATTERNS["paper"] = PATTERNS["full"]
 PAPER_MODELS = ["huggyllama/llama-7b"]
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 from common import allocator_args_for, base_config, models_for, parser, run_grid, with_method
 
 NAME = "zero_shot"
-TASKS = {"tiny": "offline", "default": "offline", "paper": "paper"}
-AT_50 = {"tiny": ["wanda"], "default": ["magnitude", "wanda", "sparsegpt", "stade", "stade_all"]}
-AT_50["paper"] = AT_50["default"]
-AT_2_4 = {"tiny": [], "default": ["wanda", "sparsegpt", "stade"]}
-AT_2_4["paper"] = AT_2_4["default"]
-ALLOCATED = {"tiny": [], "default": ["uniform", "owl", "neuroal"]}  # Wanda at 70% (NeuroAL's zero-shot table)
-ALLOCATED["paper"] = ALLOCATED["default"]
+TASKS = {"tiny": "offline", "default": "offline", "full": "offline", "paper": "paper"}
+AT_50 = {"tiny": ["wanda"], "default": ["magnitude", "wanda", "sparsegpt", "stade"],
+         "full": ["magnitude", "wanda", "sparsegpt", "stade", "stade_all"]}
+AT_50["paper"] = AT_50["full"]
+AT_2_4 = {"tiny": [], "default": ["wanda"], "full": ["wanda", "sparsegpt", "stade"]}
+AT_2_4["paper"] = AT_2_4["full"]
+ALLOCATED = {"tiny": [], "default": [], "full": ["uniform", "owl", "neuroal"]}  # Wanda at 70% (NeuroAL's table)
+ALLOCATED["paper"] = ALLOCATED["full"]
 PAPER_MODELS = ["huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf"]
 
 

@@ -13,10 +13,11 @@ def test_every_claim_points_to_a_script_and_its_rows():
     assert len(claims.CLAIMS) >= 15
     for claim in claims.CLAIMS:
         assert claims.script_path(claim).is_file(), claim.script
-        ours, verdict = claims.evaluate(claim)
-        assert verdict in {"holds", "does not hold", "holds in direction", "not run yet", "paper scale only"}
-        if verdict != "not run yet":
-            assert ours and tables.read_jsonl(claims.RESULTS / f"{claim.results}.jsonl"), claim.claim
+        for scale in ("default", "full"):
+            ours, verdict = claims.evaluate(claim, scale)
+            assert verdict in {"holds", "does not hold", "holds in direction", "not run yet", "paper scale only"}
+            if verdict != "not run yet":
+                assert ours and claims.claim_results(claim, scale), (scale, claim.claim)
 
 
 def test_claims_table_is_what_the_readme_embeds():
@@ -37,7 +38,7 @@ def test_every_readme_table_is_what_the_committed_results_regenerate():
     for name, builder in tables.TABLES.items():
         if f"<!-- BEGIN {name} -->" not in readme:
             continue
-        md, _ = builder(tables.read_jsonl(tables.RESULTS / f"{name}.jsonl"))
+        md, _ = builder(tables.read_results(name))
         assert _readme_block(readme, name) == (md or ""), f"README block {name!r} is stale"
 
 
