@@ -156,8 +156,11 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
         keep = set(args.methods.split(","))
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
     if args.dry_run:
-        for c in configs:
-            print(f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
+        have = done_keys(out)
+        done = [run_key(c.validate().defining_fields()) in have for c in configs]
+        print(f"[{name}] {len(configs)} runs, {sum(done)} already in {out}, {len(configs) - sum(done)} to do")
+        for c, is_done in zip(configs, done):
+            print(("  done " if is_done else "  todo ") + f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
                   + (f" seed={c.seed}" if c.seed else "")
                   + (f" zero-shot={c.zero_shot}" if c.zero_shot else ""))
         return []

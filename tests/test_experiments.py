@@ -32,12 +32,14 @@ def test_main_perplexity_tiny_and_resume(llama_dir, corpus_file, tmp_path, capsy
     assert len(out.read_text().splitlines()) == len(rows)
 
 
-def test_dry_run_lists_paper_grid(capsys):
+def test_dry_run_lists_paper_grid(capsys, tmp_path):
     import main_perplexity
 
-    main_perplexity.main(["--scale", "paper", "--dry-run"])
+    main_perplexity.main(["--scale", "paper", "--dry-run", "--output", str(tmp_path / "absent.jsonl")])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == len(main_perplexity.PAPER_MODELS) * (1 + 3 * (len(main_perplexity.METHODS["paper"]) - 1))
+    runs = len(main_perplexity.PAPER_MODELS) * (1 + 3 * (len(main_perplexity.METHODS["paper"]) - 1))
+    assert lines[0] == f"[main_perplexity] {runs} runs, 0 already in {tmp_path / 'absent.jsonl'}, {runs} to do"
+    assert len(lines) == 1 + runs and all(l.startswith("  todo ") for l in lines[1:])
     assert any("huggyllama/llama-7b sparsegpt+uniform 2:4" in l for l in lines)
 
 

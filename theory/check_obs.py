@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthetic import METRICS, all_masks, cli, evaluate_trial, make_row, write_result
+from synthetic import all_masks, cli, evaluate_trial, make_row, write_result
 from methods import METHODS
 from methods.masks import Pattern
 from methods.stats import LayerStats
