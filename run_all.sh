@@ -50,29 +50,31 @@ stages=()
 for e in "${EXPERIMENTS[@]}"; do
   if selected "$e"; then stages+=("$e"); fi
 done
+START=$(date +%s)
 bash scripts/setup_env.sh
 export TOKENIZERS_PARALLELISM=false
 PY=.venv/bin/python
-START=$(date +%s)
 RESULTS=${STADE_RESULTS_DIR:-results}  # tests point this at a temporary folder
 case "$SCALE" in tiny|full) OUT_DIR=$RESULTS/$SCALE ;; *) OUT_DIR=$RESULTS ;; esac  # as experiments/common.py
 mkdir -p "$OUT_DIR"
 TIMES="$OUT_DIR/run_all_times_$SCALE.json"  # longest wall time per stage, for the estimate below
+$PY scripts/stage_times.py record "$TIMES" setup $(( $(date +%s) - START ))
+if selected theory && [ "$SCALE" != full ]; then stages+=(theory); fi  # timed and estimated like an experiment
 i=0
 for stage in ${stages[@]+"${stages[@]}"}; do
   i=$((i + 1))
   t0=$(date +%s)
   left=$($PY scripts/stage_times.py eta "$TIMES" "${stages[@]:$((i - 1))}")
   echo "=== [$i/${#stages[@]}] $stage (scale $SCALE; $((t0 - START))s elapsed, $left) ==="
-  (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
+  if [ "$stage" = theory ]; then  # numerical checks of the STADE derivations; synthetic layers are scale-free
+    for check in theory/check_*.py; do
+      (cd theory && ../$PY "$(basename "$check")" --scale "$SCALE")
+    done
+  else
+    (cd experiments && ../$PY "$stage.py" --scale "$SCALE" --no-progress ${EXTRA[@]+"${EXTRA[@]}"})
+  fi
   $PY scripts/stage_times.py record "$TIMES" "$stage" $(( $(date +%s) - t0 ))
 done
-if selected theory && [ "$SCALE" != full ]; then  # synthetic layers: the same at default and full scale
-  echo "=== theory: numerical checks of the STADE derivations ($(( $(date +%s) - START ))s elapsed) ==="
-  for check in theory/check_*.py; do
-    (cd theory && ../$PY "$(basename "$check")" --scale "$SCALE")
-  done
-fi
 if [ "$SCALE" != tiny ] && selected analysis; then
   ANALYSIS_SCALE=default; [ "$SCALE" = full ] && ANALYSIS_SCALE=full
   echo "=== analysis: tables and figures from $OUT_DIR/ ==="
