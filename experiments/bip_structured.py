@@ -4,11 +4,12 @@ Removes whole head groups and MLP channels (methods/structured.py, methods/bip.p
 attention + MLP parameters and evaluates the smaller model: perplexity with 128-token windows (the LLM-Pruner /
 FLAP protocol the BIP paper's baselines use) and zero-shot accuracy. `bip_noprop` is BIP without its propagation
 term, the ablation that isolates what the Lipschitz bound adds over a Wanda-sp-like channel score.
-LoRA recovery (which the paper reports for some settings) is out of scope at the default scale.
+LoRA recovery (which the paper reports for some settings) is out of scope offline.
   scientific: method, ratio.   nuisance: calibration draw (seed 0).   fixed: calibration set, evaluation windows.
   default scale: SmolLM2-135M (9 heads in 3 key/value groups: a group is a third of a block's attention, so the
                  uniform rule removes 1 group at 20% and 2 at 50%, and fills the rest of the budget with channels),
-                 32 x 512 calibration tokens, 320 windows of 128 tokens of wiki_vital, the offline zero-shot suite.
+                 16 x 256 calibration tokens, the scale's 16 windows of 512 tokens of wiki_vital, no zero-shot.
+  full scale:    32 x 512 calibration tokens, 320 windows of 128 tokens of wiki_vital, the offline zero-shot suite.
   paper scale:   LLaMA-7B / Vicuna-7B / LLaMA-13B, WikiText-2 + PTB, 1024 x 128 WikiText-2 calibration (FLAP's),
                  the seven lm-eval tasks.
   python experiments/bip_structured.py --scale default

@@ -9,9 +9,11 @@ The analysis reports the effect size as the paper frames it: at each sparsity, t
 sources (per method) against the spread across methods (per source).
   scientific: calibration source, method, sparsity.   nuisance: calibration draw (seed; several at paper scale).
   fixed: number and length of calibration sequences, evaluation windows.
-  default scale: 32 x 512 calibration tokens; perplexity on 40 windows of 512 tokens of wiki_vital (half the main
-                 table's 80, to keep the 40 runs near two hours on 2 CPU cores); one seed. `wiki_vital` calibration
-                 is drawn from its train split, the evaluation from its test split (same distribution: in-domain).
+  default scale: SmolLM2-135M, 16 x 256 calibration tokens, the scale's 16 evaluation windows; Wanda and SparseGPT
+                 at 50% and 70% (+ Wanda with OWL at 70%); one seed.
+  full scale:    32 x 512 calibration tokens; perplexity on 40 windows of 512 tokens of wiki_vital (half the main
+                 table's 80); + STADE and 60%. `wiki_vital` calibration is drawn from its train split, the
+                 evaluation from its test split (same distribution: in-domain).
   paper scale:   128 x 2048 tokens, seeds 0, 5, 10, 15, 20 (the official scripts' seed*5), LLaMA-2-7B.
   python experiments/calibration_source.py --scale default
 """

@@ -5,8 +5,8 @@ the uniform, OWL and NeuroAL top-ups on LLaMA-1/2, Mistral, Phi-2; WikiText-2, C
 scorer. Each row also records NeuroAL's chosen lambdas, the alignment passes it spent and its search time
 (row["allocation"], row["seconds"]["allocate"]).
   scientific: scorer x allocator, sparsity.   nuisance: calibration draw (seed 0).
-  fixed: OWL M = 5, lambda = 0.08; NeuroAL's lambda grids (methods/neuroal.py) and search set (4 x 512 tokens at
-  default scale, the official 8 x 2048 at paper scale; experiments/common.py).
+  fixed: OWL M = 5, lambda = 0.08; NeuroAL's lambda grids (methods/neuroal.py) and search set (2 x 256 tokens at
+  default scale, 4 x 512 at full scale, the official 8 x 2048 at paper scale; experiments/common.py).
 Uniform and OWL rows already measured by owl_high_sparsity.py are reused, not rerun.
   python experiments/neuroal_topup.py --scale default          # ~10 min per NeuroAL row on 2 CPU cores
   python experiments/neuroal_topup.py --scale paper --online --model meta-llama/Llama-2-7b-hf

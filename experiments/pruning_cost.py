@@ -1,6 +1,6 @@
 """Benchmark: pruning time and memory of each method, as ratios to a dense forward pass in the same process.
 
-For each method a fresh worker process loads the model, draws the calibration set (default: 32 x 512 tokens),
+For each method a fresh worker process loads the model, draws the scale's calibration set (default: 16 x 256 tokens),
 times one dense forward pass of the whole model over it (the reference), then prunes and records:
   time ratio   = wall time of pruning / dense forward time   (floor 2x for Wanda/STADE: one statistics pass and
                  one recompute pass per block; SparseGPT adds its Hessian solves)

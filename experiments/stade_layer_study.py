@@ -6,7 +6,8 @@ Wanda, STADE (W^2 Var + bias compensation) and STADE without compensation, at th
 predicts STADE's gain where the layer's inputs are far from centred (o_proj / down_proj / fc2: attention and
 activation outputs) and none where they are centred; input centring per layer: theory/check_real_model.py.
   scientific: layer, method, sparsity.   fixed: calibration set (seed 0), evaluation windows.
-  default scale: SmolLM2's 7 linears x 3 methods at 70% (40 evaluation windows of 512 tokens; ~45 min)
+  default scale: SmolLM2's 7 linears x Wanda and STADE at 70%, the scale's 16 evaluation windows
+  full scale:    the 7 linears x 3 methods (+ STADE without compensation), 40 evaluation windows of 512 tokens
   paper scale:   OPT-125m, fc1 and fc2 (and the rest), 10% ... 90%
   python experiments/stade_layer_study.py --scale default
 """

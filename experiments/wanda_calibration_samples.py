@@ -6,9 +6,10 @@ per-channel variances, as cheap as Wanda's norms. Small counts are repeated over
 (seeds) so the figure can show the spread.
   scientific: method, number of calibration sequences.   nuisance: the calibration draw (seeds).
   fixed: 50% unstructured, sequence length, evaluation windows.
-  default scale: 1..64 sequences of 512 tokens, seeds 0-2 for 1, 2 and 4 sequences; perplexity on 40 windows of
-                 512 tokens (half of the other tables' 80, to keep the 40 runs near an hour on 2 CPU cores; this
-                 table's numbers compare with each other, not with main_perplexity's).
+  default scale: 1, 4, 16, 32 sequences of 256 tokens, one seed, Wanda and SparseGPT; the scale's 16 windows.
+  full scale:    1..64 sequences of 512 tokens, seeds 0-2 for 1, 2 and 4 sequences, + STADE; perplexity on 40
+                 windows of 512 tokens (half of the other tables' 80; this table's numbers compare with each
+                 other, not with main_perplexity's).
   paper scale:   1..128 sequences of 2048 C4 tokens (LLaMA-7B), seeds 0-2 up to 8 sequences.
   python experiments/wanda_calibration_samples.py --scale default
 """

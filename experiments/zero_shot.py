@@ -4,7 +4,9 @@ Reproduces the shape of the Wanda paper's Table 2 (dense, magnitude, SparseGPT, 
 tasks, LLaMA-7B..65B), STADE's zero-shot table (same tasks, STADE beside Wanda) and NeuroAL's zero-shot comparison
 (uniform vs OWL vs NeuroAL at 70%), plus 2:4. Each row holds perplexity and the per-task accuracy (lm-eval `acc`,
 the metric the papers report; `acc_norm` kept where a task has it).
-  default scale: the offline suite (methods/tasks.py: stade_lastword, stade_nextsent), ~3.5 min per model on 2 cores
+  default scale: the offline suite (methods/tasks.py: stade_lastword, stade_nextsent), its first 50 items per task
+                 (lm-eval --limit); 50% unstructured and Wanda at 2:4. Full scale: every item, every pattern and
+                 the allocators at 70%.
   paper scale:   the seven tasks from lm-eval's registry (BoolQ, RTE, HellaSwag, WinoGrande, ARC-e/c, OBQA; Hub)
   scientific: method, pattern, allocator.   nuisance: calibration draw (seed 0).
   python experiments/zero_shot.py --scale default

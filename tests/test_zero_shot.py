@@ -144,3 +144,17 @@ def test_cli_prune_with_zero_shot_and_bad_task(llama_dir, corpus_file, task_dir,
     assert main(["prune", "--method", "wanda", "--sparsity", "0.5", *args,
                  "--zero-shot", f"{task_dir}/tiny_mcc.yaml"]) == 2  # checked before pruning
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_zero_shot_on_a_structurally_pruned_model(llama_dir, corpus_file, task_dir, tmp_path):
+    """lm-eval runs on the physically smaller model (fewer heads and channels per block than the config's defaults),
+    as bip_structured.py does at full and paper scale."""
+    from methods.__main__ import main
+
+    spec, out = f"text:{corpus_file}", tmp_path / "rows.jsonl"
+    assert main(["prune", "--method", "bip", "--sparsity", "0.5", "--model", str(llama_dir), "--calib", spec,
+                 "--eval", spec, "--nsamples", "2", "--seqlen", "32", "--eval-windows", "2", "--device", "cpu",
+                 "--no-progress", "--output", str(out), "--zero-shot", f"{task_dir}/tiny_mc.yaml"]) == 0
+    row = json.loads(out.read_text())
+    assert row["structured"]["params_after"] < row["structured"]["params_before"]
+    assert row["zero_shot"]["tasks"]["tiny_mc"]["n"] == 4 and 0.0 <= row["zero_shot"]["tasks"]["tiny_mc"]["acc"] <= 1
