@@ -32,7 +32,8 @@ def results_dir(name: str = "") -> Path:
 
 
 def figures_dir() -> Path:
-    return ROOT / "figures" / SCALE_DIRS[scale()]
+    """figures/[full/], or $STADE_FIGURES_DIR (a test regenerates figures into a temporary folder)."""
+    return Path(os.environ.get("STADE_FIGURES_DIR") or ROOT / "figures") / SCALE_DIRS[scale()]
 
 
 def shown(path: Path) -> str:
