@@ -495,8 +495,8 @@ def update_readme(blocks: dict[str, str]) -> None:
     readme.write_text(text)
 
 
-STAGE_ORDER = ["setup", "corpora_stats", "main_perplexity", "owl_high_sparsity", "neuroal_topup", "zero_shot", "pruning_cost",
-               "wanda_outlier_features", "wanda_comparison_group", "wanda_weight_update", "wanda_calibration_samples",
+STAGE_ORDER = ["setup", "corpora_stats", "main_perplexity", "owl_high_sparsity", "neuroal_topup", "zero_shot",
+               "pruning_cost", "wanda_outlier_features", "wanda_comparison_group", "wanda_weight_update", "wanda_calibration_samples",
                "calibration_source", "bip_bound", "bip_structured", "structured_speedup", "training_conditions",
                "stade_layer_study", "theory"]
 
@@ -536,9 +536,9 @@ def run_times_table() -> tuple[str, str]:
     full_cpus = sorted({(r.get("provenance") or {}).get("machine", {}).get("cpu") for s in STAGE_ORDER
                         for r in read_jsonl(results_root() / "full" / f"{s}.jsonl")} - {None})
     caption = (f"Default scale: wall time of each stage of one `bash run_all.sh` on {machine.get('cpu', '?')} "
-               f"({machine.get('cores', '?')} cores, no GPU), {default.get('date', '?')}, from a fresh clone with an empty cache "
-               "(setup: virtual environment, wheels, corpora); the analysis adds about a minute. Full scale: the load, calibration, pruning, evaluation "
-               "and training seconds recorded in `results/full/` rows (run stage by stage; CPU: "
+               f"({machine.get('cores', '?')} cores, no GPU), {default.get('date', '?')}, from a fresh clone with an "
+               "empty cache (setup: virtual environment, wheels, corpora); the analysis adds about a minute. Full "
+               "scale: the load, calibration, pruning, evaluation and training seconds recorded in `results/full/` rows (run stage by stage; CPU: "
                f"{', '.join(full_cpus) or 'not recorded in older rows'}; 2 threads).")
     return _finish(lines, tex, caption)
 

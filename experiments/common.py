@@ -155,17 +155,17 @@ def run_grid(name: str, args: argparse.Namespace, configs: list[PruneConfig],
     if getattr(args, "methods", None):
         keep = set(args.methods.split(","))
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
+    have = done_keys(out)
+    keys = [run_key(c.validate().defining_fields()) for c in configs]
     if args.dry_run:
-        have = done_keys(out)
-        done = [run_key(c.validate().defining_fields()) in have for c in configs]
-        print(f"[{name}] {len(configs)} runs, {sum(done)} already in {out}, {len(configs) - sum(done)} to do")
-        for c, is_done in zip(configs, done):
-            print(("  done " if is_done else "  todo ") + f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
+        done = sum(k in have for k in keys)
+        print(f"[{name}] {len(configs)} runs, {done} already in {out}, {len(configs) - done} to do")
+        for k, c in zip(keys, configs):
+            print(("  done " if k in have else "  todo ")
+                  + f"{c.model} {c.method}+{c.allocator} {c.pattern} s={c.sparsity} calib={c.calib} {c.nsamples}x{c.seqlen}"
                   + (f" seed={c.seed}" if c.seed else "")
                   + (f" zero-shot={c.zero_shot}" if c.zero_shot else ""))
         return []
-    have = done_keys(out)
-    keys = [run_key(c.validate().defining_fields()) for c in configs]
     wanted = set(keys)
     for other in reuse_from:
         found = [dict(r, reused_from=other) for r in read_rows(sibling_path(args, other))

@@ -27,6 +27,8 @@ def results_root() -> Path:
     """results/ of the repository, or $STADE_RESULTS_DIR (tests run whole scales into a temporary folder); the
     experiments, the theory checks and run_all.sh all write below it."""
     return Path(os.environ.get("STADE_RESULTS_DIR") or REPO_ROOT / "results")
+
+
 VERSIONED = ("torch", "transformers", "datasets", "accelerate", "lm_eval", "numpy")
 
 

@@ -78,22 +78,19 @@ def _regenerated(script: str, name: str, folder) -> bytes:
     return (folder / f"{name}.png").read_bytes()
 
 
-def figure_scripts() -> dict[str, str]:
-    """figure name -> the analysis script that draws it."""
+def figure_modules() -> tuple:
+    """The analysis scripts that draw figures; each declares INPUTS: figure name -> results files it reads."""
     import allocation_figures
     import stade_figures
     import theory_figures
     import wanda_figures
-    return {name: f"{module.__name__}.py" for module in (allocation_figures, stade_figures, theory_figures, wanda_figures)
-            for name in module.INPUTS}
+    return allocation_figures, stade_figures, theory_figures, wanda_figures
+
+
+def figure_scripts() -> dict[str, str]:
+    """figure name -> the analysis script that draws it."""
+    return {name: f"{module.__name__}.py" for module in figure_modules() for name in module.INPUTS}
 
 
 def figure_inputs() -> dict[str, list[str]]:
-    import allocation_figures
-    import stade_figures
-    import theory_figures
-    import wanda_figures
-    out = {}
-    for module in (allocation_figures, stade_figures, theory_figures, wanda_figures):
-        out.update(module.INPUTS)
-    return out
+    return {name: inputs for module in figure_modules() for name, inputs in module.INPUTS.items()}
