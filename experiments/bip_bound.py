@@ -27,7 +27,8 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
-    from methods.structured import STRUCTURED, block_output_change, score_block
+    from methods import METHODS as STRUCTURED
+    from methods.structured import block_output_change, score_block
 
     _, outs = runner.run(block, keep=True)
     dense = torch.cat(outs)
@@ -35,7 +36,7 @@ def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
     def change(groups, chans):
         return block_output_change(runner, block, units, dense, groups, chans)
 
-    scores = {name: score_block(block, units, STRUCTURED[name], stats) for name in SCORERS}
+    scores = {name: score_block(block, units, STRUCTURED[name].structured, stats) for name in SCORERS}
     n_groups = len(scores["bip"].groups)
     measured_groups = torch.tensor([change([g], []) for g in range(n_groups)], dtype=torch.float64)
     measured_channels = torch.tensor([change([], [int(j)]) for j in channels], dtype=torch.float64)
@@ -86,7 +87,7 @@ def main(argv=None):
         for b, block in enumerate(runner.blocks):
             if b > max(wanted):
                 break
-            collector, outs = runner.run(block, collect=True, keep=True)
+            collector, outs = runner.run(block, collect=True, keep=True, needs={"abs_mean"})
             if b in wanted:
                 units = discover_units(collector, head_dim_of(loaded.model.config))
                 width = block.get_submodule(units.mlp_consumer).in_features

@@ -124,13 +124,10 @@ def with_added_methods(name: str, configs: list[PruneConfig], methods: list[str]
     """The grid with each new method placed beside every row of its reference: Wanda for weight scorers, Wanda-sp
     for structured ones (methods.STRUCTURED). Unknown names fail here, before any run."""
     from methods import METHODS
-    from methods.structured import STRUCTURED
 
     out = list(configs)
     for method in methods:
-        structured = method in STRUCTURED
-        if not structured:
-            METHODS[method]  # unknown: a KeyError naming the closest registered method
+        structured = METHODS[method].kind == "structured"  # unknown: a KeyError naming the closest method
         reference = "wanda_sp" if structured else "wanda"
         added = [replace(c, method=method) for c in configs if c.method == reference]
         if not added:

@@ -38,7 +38,7 @@ def main(argv=None) -> None:
         n, length = (4, 256) if args.scale == "tiny" else (16, 512)
         key = f"dense_ppl_{n}x{length}"
         windows = eval_windows(name, loaded.tokenizer, length, max_windows=n)
-        row[key] = perplexity(loaded.model, windows, 2, progress=not args.no_progress)
+        row[key] = perplexity(loaded.model, windows, 2, progress=not args.no_progress).ppl
         row["model"] = loaded.provenance
         row["provenance"] = provenance()
         rows.append(row)

@@ -51,7 +51,8 @@ def main(argv=None):
     from methods.pipeline import calibration_ids
     from methods.models import load_model
     from methods.results import append_rows, provenance
-    from methods.structured import STRUCTURED, prune_structured
+    from methods import METHODS as STRUCTURED
+    from methods.structured import prune_structured
 
     out = output_path(args, NAME)
     for ratio in RATIOS[args.scale]:

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 import torch
 
+from .paths import corpus_dir
 from .registry import Registry
 
 
@@ -91,8 +92,6 @@ def get_corpus(spec: str) -> Corpus:
 
 
 def _embedded_documents(name: str, split: str) -> list[str]:
-    from .assets import corpus_dir
-
     path = corpus_dir(name) / f"{split}.jsonl"
     if not path.exists():
         raise CorpusError(f"embedded corpus {name!r} is not installed at {path}; run `python -m methods setup`")
@@ -114,7 +113,12 @@ def _hub_documents(corpus: Corpus, split: str, data_files: Optional[dict]) -> li
     import datasets
 
     if corpus.hub_path == "text":  # local plain text: one document per blank-line-separated paragraph
-        text = Path(corpus.hub_data_files[split]).read_text()
+        path = Path(corpus.hub_data_files[split])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"text corpus {path} is not UTF-8 text (byte {err.start}: {err.reason}); convert it, "
+                              "e.g. iconv -f latin1 -t utf-8") from None
         return [p.strip() for p in text.split("\n\n") if p.strip()]
     if data_files is not None:
         if split not in data_files:
@@ -136,7 +140,7 @@ _ENCODED: "OrderedDict[tuple, list[torch.Tensor]]" = OrderedDict()  # a few corp
 _ENCODED_KEEP = 4
 
 
-def _tokenizer_fingerprint(tokenizer: Any) -> str:
+def tokenizer_fingerprint(tokenizer: Any) -> str:
     """Identifies what a tokenizer does (its serialised fast tokenizer), so two loads of one model share a cache."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     text = backend.to_str() if backend is not None else f"object-{id(tokenizer)}"
@@ -152,7 +156,7 @@ def encode(tokenizer: Any, text: str) -> torch.Tensor:
 def encoded_documents(tokenizer: Any, key: tuple, docs: list[str]) -> list[torch.Tensor]:
     """`docs` tokenized, memoised for the process under (tokenizer, key): every run of an experiment grid reads the
     same calibration and evaluation splits, and tokenizing them dominated small-model runs."""
-    full_key = (_tokenizer_fingerprint(tokenizer), *key)
+    full_key = (tokenizer_fingerprint(tokenizer), *key)
     if full_key in _ENCODED:
         _ENCODED.move_to_end(full_key)
     else:
@@ -166,11 +170,45 @@ def _files_key(data_files: Optional[dict]) -> tuple:
     return tuple(sorted(data_files.items())) if data_files else ()
 
 
+BOS_MODES = ("every", "first")
+
+
+def tokenizer_bos(tokenizer: Any) -> Optional[int]:
+    """The BOS id the tokenizer puts in front of every text it encodes (Gemma, LLaMA), or None (SmolLM2, Qwen)."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        return None
+    ids = tokenizer("The").input_ids
+    return bos if ids and ids[0] == bos else None
+
+
+def _window_plan(tokenizer: Any, seqlen: int, bos: str) -> tuple[Optional[int], int]:
+    """(BOS id to put first in every window or None, number of text tokens per window)."""
+    if bos not in BOS_MODES:
+        raise ValueError(f"bos must be one of {BOS_MODES}, got {bos!r}")
+    first = tokenizer_bos(tokenizer) if bos == "every" else None
+    return first, seqlen - 1 if first is not None else seqlen
+
+
+def _strip(ids: torch.Tensor, bos: Optional[int]) -> torch.Tensor:
+    return ids[1:] if bos is not None and len(ids) and int(ids[0]) == bos else ids
+
+
+def _with_bos(windows: torch.Tensor, bos: Optional[int]) -> torch.Tensor:
+    if bos is None:
+        return windows
+    return torch.cat([torch.full((windows.shape[0], 1), bos, dtype=windows.dtype), windows], dim=1)
+
+
 def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, seed: int = 0,
-                        data_files: Optional[dict] = None) -> torch.Tensor:
-    """[nsamples, seqlen] token ids drawn with the Wanda/SparseGPT protocol (see module docstring)."""
+                        data_files: Optional[dict] = None, bos: str = "every") -> torch.Tensor:
+    """[nsamples, seqlen] token ids drawn with the Wanda/SparseGPT protocol (see module docstring). With
+    bos="every", a tokenizer that starts every text with BOS (Gemma) gets BOS + seqlen-1 text tokens per window, so
+    every calibration sequence looks like the start of a text, as it does to the model in training; tokenizers
+    without such a BOS are unaffected."""
     if nsamples <= 0 or seqlen <= 1:
         raise ValueError(f"need nsamples >= 1 and seqlen >= 2, got {nsamples}, {seqlen}")
+    first, width = _window_plan(tokenizer, seqlen, bos)
     corpus = get_corpus(spec)
     docs = corpus.documents("calib", data_files)
     if corpus.calib_join is not None:
@@ -180,10 +218,10 @@ def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, s
     encoded: dict[int, torch.Tensor] = {}
     if len(docs) <= 20_000:
         encoded = dict(enumerate(encoded_documents(tokenizer, (spec, "calib", _files_key(data_files)), docs)))
-        usable = [len(e) for e in encoded.values() if len(e) > seqlen]
+        usable = [len(_strip(e, first)) for e in encoded.values() if len(_strip(e, first)) > width]
         if not usable:
             raise CorpusError(f"corpus {spec!r}: no document is longer than seqlen={seqlen} tokens")
-        if sum(usable) < nsamples * seqlen:
+        if sum(usable) < nsamples * width:
             raise CorpusError(f"corpus {spec!r} is too short: {sum(usable)} tokens in documents longer than "
                               f"seqlen, but nsamples x seqlen = {nsamples} x {seqlen} = {nsamples * seqlen}")
     rng = random.Random(seed)
@@ -193,24 +231,27 @@ def calibration_samples(spec: str, tokenizer: Any, nsamples: int, seqlen: int, s
         if attempts > 1000 * nsamples:
             raise CorpusError(f"corpus {spec!r}: found too few documents longer than seqlen={seqlen}")
         i = rng.randint(0, len(docs) - 1)
-        ids = encoded[i] if i in encoded else encode(tokenizer, docs[i])
-        if len(ids) <= seqlen:
+        ids = _strip(encoded[i] if i in encoded else encode(tokenizer, docs[i]), first)
+        if len(ids) <= width:
             continue
-        start = rng.randint(0, len(ids) - seqlen - 1)
-        samples.append(ids[start:start + seqlen])
-    return torch.stack(samples)
+        start = rng.randint(0, len(ids) - width - 1)
+        samples.append(ids[start:start + width])
+    return _with_bos(torch.stack(samples), first)
 
 
 def eval_windows(spec: str, tokenizer: Any, seqlen: int, max_windows: Optional[int] = None,
-                 data_files: Optional[dict] = None) -> torch.Tensor:
-    """[n, seqlen] non-overlapping windows of the evaluation split, tokenized once (tail dropped)."""
+                 data_files: Optional[dict] = None, bos: str = "every") -> torch.Tensor:
+    """[n, seqlen] non-overlapping windows of the evaluation split, tokenized once (tail dropped). bos="every": for
+    a tokenizer that starts texts with BOS, each window is BOS + the next seqlen-1 tokens of the stream (every window
+    is scored as a fresh start, whatever the family); bos="first": the papers' stream, one BOS at its start."""
+    first, width = _window_plan(tokenizer, seqlen, bos)
     corpus = get_corpus(spec)
     text = corpus.eval_join.join(corpus.documents("eval", data_files))
-    ids = encoded_documents(tokenizer, (spec, "eval", _files_key(data_files)), [text])[0]
-    n = ids.numel() // seqlen
+    ids = _strip(encoded_documents(tokenizer, (spec, "eval", _files_key(data_files)), [text])[0], first)
+    n = ids.numel() // width
     limits = [x for x in (max_windows, corpus.eval_max_windows) if x]
     if limits:
         n = min(n, *limits)
     if n == 0:
         raise CorpusError(f"corpus {spec!r} evaluation split has {ids.numel()} tokens, fewer than seqlen={seqlen}")
-    return ids[: n * seqlen].reshape(n, seqlen).clone()  # a copy: the token ids stay cached
+    return _with_bos(ids[: n * width].reshape(n, width).clone(), first)  # a copy: the token ids stay cached

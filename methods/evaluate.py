@@ -26,20 +26,48 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .stats import NonFiniteError
+
+
+@dataclass(frozen=True)
+class Perplexity:
+    """Perplexity of a model on n windows, with every window's mean NLL and token count (so two methods can be
+    compared pairwise on the same windows afterwards)."""
+
+    ppl: float
+    window_nll: list[float]
+    window_tokens: list[int]
+
+
+LOGITS_BUDGET = 2**29  # bytes of float32 logits per evaluation batch (Gemma's 262k vocabulary: one window)
+
+
+def eval_batch_size(model: nn.Module, seqlen: int, requested: int) -> int:
+    """The requested batch, reduced so one batch's logits stay within LOGITS_BUDGET (large vocabularies)."""
+    vocab = getattr(model.config, "vocab_size", 0) or 1
+    return max(1, min(requested, LOGITS_BUDGET // (4 * seqlen * vocab)))
+
 
 @torch.no_grad()
 def perplexity(model: nn.Module, windows: torch.Tensor, batch_size: int = 4, device: str | torch.device = "cpu",
-               progress: bool = True, desc: str = "perplexity") -> float:
-    """Perplexity of `model` on [n, L] token windows."""
-    total_nll, total_tokens = 0.0, 0
+               progress: bool = True, desc: str = "perplexity", allow_nonfinite: bool = False) -> Perplexity:
+    """Perplexity of `model` on [n, L] token windows; a non-finite loss is an error naming its window."""
+    nll, tokens = [], []
+    batch_size = eval_batch_size(model, windows.shape[1], batch_size)
     for batch in tqdm(windows.split(batch_size), desc=desc, disable=not progress):
         batch = batch.to(device)
         logits = model(input_ids=batch, use_cache=False).logits[:, :-1].float()
         targets = batch[:, 1:]
-        nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="sum")
-        total_nll += float(nll)
-        total_tokens += targets.numel()
-    return math.exp(total_nll / total_tokens)
+        per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
+        per_window = per_token.view(targets.shape).double().mean(dim=1)
+        for value in per_window.tolist():
+            if not math.isfinite(value) and not allow_nonfinite:
+                raise NonFiniteError(f"{desc}: the loss of evaluation window {len(nll)} is not finite (the pruned "
+                                     "model produces NaN/inf logits); --allow-nonfinite records it instead")
+            nll.append(value)
+            tokens.append(targets.shape[1])
+    mean = sum(n * t for n, t in zip(nll, tokens)) / sum(tokens)
+    return Perplexity(math.exp(mean) if math.isfinite(mean) else float("nan"), nll, tokens)
 
 
 PAPER_TASKS = ("boolq", "rte", "hellaswag", "winogrande", "arc_easy", "arc_challenge", "openbookqa")
@@ -118,6 +146,17 @@ def check_zero_shot_spec(spec: str) -> TaskSpec:
     return resolved
 
 
+def item_scores(samples: list[dict], metric_names: list[str]) -> dict[str, list]:
+    """Per-item results of one task in document order: {"doc_id": [...], metric: [value per item]}, so that two
+    models can be compared item by item (a paired test) afterwards."""
+    ordered = sorted(samples, key=lambda s: s["doc_id"])
+    out: dict[str, list] = {"doc_id": [int(s["doc_id"]) for s in ordered]}
+    for name in metric_names:
+        if ordered and name in ordered[0]:
+            out[name] = [float(s[name]) for s in ordered]
+    return out
+
+
 def zero_shot(model: nn.Module, tokenizer, spec: str, *, batch_size: int = 16, limit: Optional[int] = None) -> dict:
     """0-shot accuracy of an in-memory model on lm-eval tasks (`spec`: see resolve_tasks).
 
@@ -134,13 +173,14 @@ def zero_shot(model: nn.Module, tokenizer, spec: str, *, batch_size: int = 16, l
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
     out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, num_fewshot=0,
-                                  limit=limit, bootstrap_iters=0, log_samples=False)
+                                  limit=limit, bootstrap_iters=0, log_samples=True)
     results = {}
     for task in tasks:
         raw = out["results"][task]
         metrics = {k.split(",")[0]: float(v) for k, v in raw.items()
                    if "," in k and not k.split(",")[0].endswith("_stderr") and isinstance(v, (int, float))}
         metrics["n"] = int(out.get("n-samples", {}).get(task, {}).get("effective", 0))
+        metrics["items"] = item_scores(out.get("samples", {}).get(task, []), [m for m in metrics if m != "n"])
         results[task] = metrics
     return {"spec": spec, "tasks": results, "metric": TABLE_METRIC, "lm_eval_version": lm_eval.__version__,
             "seconds": time.perf_counter() - t}

@@ -31,7 +31,7 @@ _CHUNK_ELEMENTS = 2**25  # rows x k x k floats per batched solve (128 MiB in flo
 def least_squares_update(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats, percdamp: float = 0.01) -> None:
     """Re-fit the kept weights of every row of `layer` (mask True = pruned) to the dense output, in place."""
     W = layer.weight.data
-    H = stats.gram.to(W.device, torch.float32) / stats.count
+    H = stats.gram.to(W.device, torch.float32) / stats.count  # the solve runs in float32 (batched LU)
     H = H + percdamp * torch.diag(H).mean() * torch.eye(H.shape[0], device=H.device)
     mask = mask.to(W.device)
     pruned_part = W.float() * mask  # w_P in place, zeros on K
@@ -52,7 +52,13 @@ def least_squares_update(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats
             W[chunk[:, None], kept] += delta.to(W.dtype)
 
 
+_LSQ_RULE = ("kept weights of every row re-fitted by least squares on the calibration inputs, "
+             "(H_KK + δI)(v_K − w_K) = H_KP w_P, H = XᵀX/N")
 WANDA_LSQ = register(Method("wanda_lsq", "Wanda's mask, then a least-squares re-fit of the kept weights",
-                            score=wanda_score, update=least_squares_update, needs_gram=True))
+                            score=wanda_score, update=least_squares_update, needs={"gram"},
+                            params={"percdamp": 0.01}, rule="Wanda's mask", update_rule=_LSQ_RULE,
+                            source="Sun et al. 2023, Sec. 5 (weight-update ablation)"))
 MAGNITUDE_LSQ = register(Method("magnitude_lsq", "magnitude's mask, then a least-squares re-fit of the kept weights",
-                                score=magnitude_score, update=least_squares_update, needs_gram=True))
+                                score=magnitude_score, update=least_squares_update, needs={"gram"},
+                                params={"percdamp": 0.01}, rule="magnitude's mask", update_rule=_LSQ_RULE,
+                                source="Sun et al. 2023, Sec. 5 (weight-update ablation)"))

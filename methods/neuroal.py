@@ -33,6 +33,8 @@ from tqdm.auto import tqdm
 
 from .base import Allocation, AllocationContext, Allocator, LayerSparsity, Method, register_allocator
 from .engine import BlockRunner, prune_block
+from .gradients import gradient_square_sums
+from .stats import NEEDS
 from .masks import Pattern
 from .owl import block_layers, block_params
 
@@ -126,16 +128,17 @@ def misalignment(dense: torch.Tensor, sparse: torch.Tensor) -> float:
 
 @torch.no_grad()
 def alignment_pass(model: nn.Module, method: Method, calib_ids: torch.Tensor, plan, target: float,
-                   batch_size: int, device: torch.device) -> tuple[float, dict[str, torch.Tensor], dict]:
+                   batch_size: int, device: torch.device,
+                   grads: Optional[dict] = None) -> tuple[float, dict[str, torch.Tensor], dict]:
     """Measure F for one candidate plan; returns (F, signed differences a_d - a_s per layer, consumers).
     The model is left unchanged."""
     runner = BlockRunner(model, calib_ids, batch_size, device)
     total, diffs, consumers = 0.0, {}, {}
     for b, block in enumerate(runner.blocks):
-        dense, _ = runner.run(block, collect=True, gram=method.uses_gram)
+        dense, _ = runner.run(block, collect=True, needs=method.all_needs & set(NEEDS))
         saved = _snapshot(dense.linears)
         try:
-            prune_block(b, dense, method, plan, target, Pattern())
+            prune_block(b, dense, method, plan, target, Pattern(), grads)
             sparse, outs = runner.run(block, collect=True, keep=True)
         finally:
             _restore(dense.linears, saved)
@@ -162,14 +165,14 @@ def _consumers(collector) -> dict[str, str]:
 
 
 def _search(label: str, grid: Sequence[float], make_plan, ctx: AllocationContext,
-            calib: torch.Tensor) -> tuple[int, list[float], tuple]:
+            calib: torch.Tensor, grads: Optional[dict] = None) -> tuple[int, list[float], tuple]:
     """Evaluate F for every lambda of the grid; returns (index of the minimum, F per lambda, the minimum's
     (plan, differences, consumers)). Ties go to the first lambda, as in the official code."""
     objective, best = [], None
     for lam in tqdm(grid, desc=f"NeuroAL {label} search", disable=not ctx.progress):
         plan = make_plan(lam)
         F, diffs, consumers = alignment_pass(ctx.model, ctx.method, calib, plan.__getitem__, ctx.sparsity,
-                                             ctx.batch_size, ctx.device)
+                                             ctx.batch_size, ctx.device, grads)
         if not objective or F < min(objective):
             best = (plan, diffs, consumers)
         objective.append(F)
@@ -196,7 +199,9 @@ def allocate_neuroal(ctx: AllocationContext) -> Allocation:
 
     info: dict = {"search_samples": int(calib.shape[0]), "alignment_passes": 0}
     block_grid = [lam for lam in BLOCK_GRID if S < 0.8 or lam < 0.25] if "block" in steps else [0.0]
-    best, objective, (plan, diffs, consumers) = _search("block", block_grid, block_plan, ctx, calib)
+    grads = (gradient_square_sums(ctx.model, calib, ctx.device, ctx.progress) if "grad" in ctx.method.all_needs
+             else None)  # Pruner-Zero's gradients, of the dense model, once
+    best, objective, (plan, diffs, consumers) = _search("block", block_grid, block_plan, ctx, calib, grads)
     info.update(block_lambda=block_grid[best], block_grid=block_grid, block_objective=objective,
                 alignment_passes=len(block_grid))
     rows_ok = all(m.score is not None and m.solve is None and m.group == "row" for m in ctx.method.variants())
@@ -213,7 +218,7 @@ def allocate_neuroal(ctx: AllocationContext) -> Allocation:
                     out[key] = row_sparsities(x, float(plan[key]), lam, widths[key])
             return out
 
-        best_r, objective_r, (plan, _, _) = _search("row", ROW_GRID, row_plan, ctx, calib)
+        best_r, objective_r, (plan, _, _) = _search("row", ROW_GRID, row_plan, ctx, calib, grads)
         info.update(row_lambda=ROW_GRID[best_r], row_grid=list(ROW_GRID), row_objective=objective_r,
                     alignment_passes=info["alignment_passes"] + len(ROW_GRID))
     elif "row" in steps:

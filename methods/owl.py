@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .base import Allocation, AllocationContext, Allocator, register_allocator
 from .engine import BlockRunner
-from .models import find_blocks, find_linears
+from .blocks import find_blocks, find_linears
 from .wanda import WANDA
 
 

@@ -1,8 +1,10 @@
-"""Result rows with provenance, appended atomically to results/*.jsonl, and resumable runs.
+"""Result rows with provenance, appended to results/*.jsonl under a lock, and resumable runs.
 
-A row is a JSON object. `key` is a hash of the fields that define the run (not timings or versions), so an
-experiment can skip the rows it already has. Appending rewrites the file through a temporary file and
-os.replace: a crash leaves either the old or the new file, never half a row.
+A row is a JSON object on one line. `key` is a hash of the fields that define the run (not timings or versions),
+so an experiment can skip the rows it already has. Every writer takes an advisory lock (<file>.lock) and appends
+whole lines in one write followed by fsync, so concurrent writers keep every row. A line that does not parse (a
+kill mid-write on a filesystem without atomic appends, a full disk) is reported with the file name, moved to
+<file>.corrupt and dropped from the file, so the run it belonged to simply runs again on resume.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import torch
+
+from .atomic import locked, write_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,14 +90,36 @@ def provenance() -> dict[str, Any]:
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
+def _parse(path: Path) -> tuple[list[dict], list[str]]:
+    rows, bad = [], []
+    for line in path.read_text(errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        (rows if isinstance(row, dict) else bad).append(row if isinstance(row, dict) else line)
+    return rows, bad
+
+
 def read_rows(path: str | os.PathLike) -> list[dict]:
+    """Every complete row of a results file; lines that do not parse are set aside (see the module docstring)."""
     path = Path(path)
     if not path.exists():
         return []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.strip():
-            rows.append(json.loads(line))
+    rows, bad = _parse(path)
+    if bad:
+        with locked(path):
+            rows, bad = _parse(path)  # again, under the lock: another writer may have repaired it meanwhile
+            if bad:
+                aside = path.with_name(path.name + ".corrupt")
+                with open(aside, "a") as f:
+                    f.write("".join(line + "\n" for line in bad))
+                write_bytes(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows).encode())
+                print(f"warning: {path}: {len(bad)} line(s) that do not parse (a write cut short) moved to {aside}; "
+                      "their runs will be run again", file=sys.stderr)
     return rows
 
 
@@ -102,16 +128,36 @@ def done_keys(path: str | os.PathLike) -> set[str]:
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:
-    """Append complete rows atomically (temporary file + rename)."""
+    """Append complete rows under the file's lock, in one write, flushed to disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text() if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
     new = "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(old + new)
-    os.replace(tmp, path)
+    with locked(path):
+        with open(path, "ab+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell():
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a cut-short last line: end it, so the new rows start on their own line
+                    new = "\n" + new
+            f.write(new.encode())
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def check_writable(path: str | os.PathLike, what: str = "results file") -> Path:
+    """Raise ValueError before any work if `path` cannot take rows: a directory, or a folder that cannot be made or
+    written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a directory; give a file name (e.g. {path / 'rows.jsonl'})")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{what} {path}: cannot create its folder ({err.strerror})") from None
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{what} {path} is not writable")
+    return path
 
 
 VOLATILE = ("seconds", "provenance", "generation_s_per_sample", "cache_hit")

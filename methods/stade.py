@@ -50,12 +50,20 @@ def compensate_bias(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats) -> 
     layer.bias.add_(delta.to(layer.bias.dtype))
 
 
+_COMPENSATION = "b_i += Σ_{j pruned} μ_j W_ij, from the weights before zeroing"
 STADE_ALL = register(Method("stade_all", "W_ij^2 Var(X_j) + bias compensation, every layer",
-                            score=stade_score, update=compensate_bias))
+                            score=stade_score, update=compensate_bias, adds_bias=True,
+                            rule="W_ij²·Var(X_j) on every layer", update_rule=_COMPENSATION,
+                            source="Mecke et al. 2025 (STADE), later release's metric with the compensation done right"))
 STADE_ALL_NOCOMP = register(Method("stade_all_nocomp", "W_ij^2 Var(X_j), every layer, no compensation "
-                                   "(the later official release as shipped)", score=stade_score))
+                                   "(the later official release as shipped)", score=stade_score,
+                                   rule="W_ij²·Var(X_j) on every layer, no compensation: what the later official "
+                                        "release computes (its bias update runs after the weights are zeroed)",
+                                   source="Mecke et al. 2025 (STADE), later release"))
 STADE_STAR = register(Method("stade_star", "W_ij^2 (Var(X_j) + mu_j^2), every layer, no compensation",
-                             score=stade_star_score))
+                             score=stade_star_score,
+                             rule="W_ij²·(Var(X_j) + μ_j²) on every layer (ranks like Wanda up to N/(N−1))",
+                             source="Mecke et al. 2025 (STADE), appendix ablation STADE*"))
 
 
 def _split(on_unnormalized: Method):
@@ -66,6 +74,10 @@ def _split(on_unnormalized: Method):
 
 
 STADE = register(Method("stade", "STADE (+compensation) on o_proj/down_proj-like layers, Wanda on the rest",
-                        route=_split(STADE_ALL)))
+                        route=_split(STADE_ALL),
+                        rule="W_ij²·Var(X_j) on layers whose input is **not** a norm output (attention output and MLP "
+                             "output projections), Wanda elsewhere: the first official release (\"STADE-W\")",
+                        update_rule=_COMPENSATION, source="Mecke et al. 2025 (STADE), first release"))
 STADE_NOCOMP = register(Method("stade_nocomp", "the `stade` split without bias compensation",
-                               route=_split(STADE_ALL_NOCOMP)))
+                               route=_split(STADE_ALL_NOCOMP), rule="the `stade` split without compensation",
+                               source="ablation"))

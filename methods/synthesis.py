@@ -10,8 +10,9 @@ Self-generating synthesis, as the official code runs it (`generate_data.py`, `sa
      official `ppl < percentile(ppl, 80)` rule removes about that many);
   4. calibration: the kept texts joined with ' ' into one token stream, then N random windows of L tokens with
      `random.seed(seed)`, i = randint(0, len - L - 1), the same draw as every other corpus (methods/data.py).
-Generated sets are cached on disk (generation is the expensive part), keyed by the model, the parameters and the
-seed; the cache holds the kept token ids, every perplexity and the generation time.
+Generated sets are cached on disk (generation is the expensive part) as JSON, keyed by a fingerprint of the model's
+weights and tokenizer, the parameters and the seed; the cache holds the kept texts, every perplexity and the
+generation time.
 
 Other generated sources: `random` draws uniform random token ids, the floor every real source must beat.
 """
@@ -23,12 +24,15 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from .atomic import read_json, write_json
+from .paths import cache_dir
 from .registry import Registry
 
 
@@ -141,19 +145,34 @@ def keep_lowest_perplexity(ppls: list[float], drop: float) -> list[int]:
     return sorted(ranked[: len(ppls) - n_drop])
 
 
-def _cache_path(model_id: dict, params: SynthesisParams, seed: int):
-    from .assets import cache_dir
+def weights_fingerprint(model: nn.Module) -> str:
+    """sha256 over every parameter's name, shape, dtype and bytes: two models share a fingerprint only if their
+    weights are identical, wherever they were loaded from."""
+    digest = hashlib.sha256()
+    for name, param in sorted(model.state_dict().items()):
+        t = param.detach().cpu().contiguous()
+        digest.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
 
-    blob = json.dumps({"model": model_id, "params": asdict(params), "seed": seed}, sort_keys=True)
-    return cache_dir() / "synthetic" / f"{hashlib.sha256(blob.encode()).hexdigest()[:20]}.pt"
+
+def _cache_path(model: nn.Module, tokenizer: Any, params: SynthesisParams, seed: int) -> Path:
+    """The cache file of a generated set, keyed by content: the weights' and the tokenizer's fingerprints, every
+    parameter and the seed (not the path the model came from, which may hold other weights tomorrow)."""
+    from .data import tokenizer_fingerprint
+
+    blob = json.dumps({"weights": weights_fingerprint(model), "tokenizer": tokenizer_fingerprint(tokenizer),
+                       "params": asdict(params), "seed": seed, "format": 2}, sort_keys=True)
+    return cache_dir() / "synthetic" / f"{hashlib.sha256(blob.encode()).hexdigest()[:24]}.json"
 
 
 def synthesize(model: nn.Module, tokenizer: Any, params: SynthesisParams, seed: int, model_id: dict,
                progress: bool = True) -> dict[str, Any]:
-    """Generate and filter (or load the cached set): {"ids": kept token-id tensors, "ppl", "kept", timings}."""
-    path = _cache_path(model_id, params, seed)
-    if path.exists():
-        cached = torch.load(path, weights_only=False)
+    """Generate and filter (or load the cached set): {"texts": the kept generations, "ppl", "kept", timings}.
+    The cache is JSON (no pickle: nothing in it can run code), written atomically and validated on read."""
+    path = _cache_path(model, tokenizer, params, seed)
+    cached = read_json(path)
+    if isinstance(cached, dict) and {"texts", "ppl", "kept", "generation_s", "filter_s"} <= cached.keys():
         return {**cached, "cache_hit": True}
     t = time.perf_counter()
     samples = generate(model, tokenizer, params, seed, progress)
@@ -164,10 +183,7 @@ def synthesize(model: nn.Module, tokenizer: Any, params: SynthesisParams, seed: 
     result = {"texts": [tokenizer.decode(samples[i], skip_special_tokens=True) for i in kept], "ppl": ppls,
               "kept": kept, "generated_tokens": sum(len(s) for s in samples), "generation_s": generation_s,
               "filter_s": time.perf_counter() - t, "params": asdict(params), "seed": seed, "model": model_id}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(result, tmp)
-    tmp.replace(path)  # a killed run never leaves half a cache entry
+    write_json(path, result)  # atomically: a killed run never leaves half a cache entry
     return {**result, "cache_hit": False}
 
 

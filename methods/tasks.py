@@ -20,8 +20,9 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .assets import cache_dir
 from .data import get_corpus
+from .atomic import read_json, write_bytes, write_json
+from .paths import cache_dir
 
 SOURCE = ("wiki_vital", "eval")  # (corpus, role): the evaluation split, never the calibration one
 OFFLINE_TASKS = ("stade_lastword", "stade_nextsent")
@@ -101,13 +102,13 @@ def write_task(out: Path, name: str, rows: list[dict], output_type: str) -> str:
     fields, *metrics = _FIELDS[output_type]
     data = out / f"{name}.jsonl"
     text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    data.write_text(text)
+    write_bytes(data, text.encode())
     metric_list = "".join(f"  - metric: {m}\n    aggregation: {agg}\n    higher_is_better: {better}\n"
                           for m, agg, better in metrics)
-    (out / f"{name}.yaml").write_text(
+    write_bytes(out / f"{name}.yaml", (
         f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {json.dumps(str(data))}\n"
         f"test_split: test\noutput_type: {output_type}\n{fields}metric_list:\n{metric_list}"
-        "metadata:\n  version: 1.0\n")
+        "metadata:\n  version: 1.0\n").encode())
     return text
 
 
@@ -115,9 +116,9 @@ def build_suite(out: Optional[Path] = None, force: bool = False, docs: Optional[
     """Write the two tasks (YAML + JSONL) and a manifest; idempotent unless `force`. Returns the manifest."""
     out = Path(out or suite_dir())
     manifest_path = out / "manifest.json"
-    if manifest_path.exists() and not force and docs is None:
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("version") == VERSION:
+    if not force and docs is None:
+        manifest = read_json(manifest_path)  # a corrupt one is set aside and the suite rebuilt
+        if isinstance(manifest, dict) and manifest.get("version") == VERSION:
             return manifest
     corpus, role = SOURCE
     docs = docs if docs is not None else get_corpus(corpus).documents(role)
@@ -132,5 +133,5 @@ def build_suite(out: Optional[Path] = None, force: bool = False, docs: Optional[
         text = write_task(out, task, rows, output_type)
         manifest["tasks"][task] = {"items": len(rows), "chance": CHANCE[task],
                                    "sha256": hashlib.sha256(text.encode()).hexdigest()}
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    write_json(manifest_path, manifest)  # last, atomically: marks a complete suite
     return manifest

@@ -17,6 +17,7 @@ def wanda_score(weight: torch.Tensor, stats: LayerStats) -> torch.Tensor:
     return weight.abs().double() * stats.norm[None, :]
 
 
-WANDA = register(Method("wanda", "|W_ij| * ||X_j||_2 per output row", score=wanda_score))
+WANDA = register(Method("wanda", "|W_ij| * ||X_j||_2 per output row", score=wanda_score,
+                        rule="\\|W_ij\\|·‖X_j‖₂", source="Sun et al. 2023, Eq. 1"))
 WANDA_LAYER = register(WANDA.compared_per("layer"))
 WANDA_COLUMN = register(WANDA.compared_per("column"))

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from methods.assets import embedded_available
-from methods.models import byte_tokenizer, random_model
+from methods.models import byte_tokenizer
+from methods.random_models import random_model
 
 WORDS = ("the of and to in a is that for it as was with be by on not he this are or his from at which but have an "
          "they you were her she there been one all we their has would when if so no will more can who out some "

@@ -26,7 +26,8 @@ def calibration_ids() -> torch.Tensor:
 def masks_of(family: str, method: str, pattern: str) -> dict[str, torch.Tensor]:
     """Pruned-weight masks (True = pruned) of every decoder linear, keyed "<family>/<method>/<pattern>/<layer>"."""
     from methods import METHODS, Pattern, prune_model
-    from methods.models import prunable_linears, random_model
+    from methods.models import prunable_linears
+    from methods.random_models import random_model
 
     model = random_model(family)
     prune_model(model, METHODS[method], calibration_ids(), 0.5, Pattern.parse(pattern), batch_size=4, progress=False)

@@ -195,8 +195,8 @@ def test_pipeline_records_the_allocation(llama_dir, corpus_file, allocator, args
 
 @pytest.mark.parametrize("kw,message", [
     (dict(allocator="owl", pattern="2:4", sparsity=None), "does not combine with the N:M"),
-    (dict(allocator="owl", allocator_args={"m": 5}), r"no argument\(s\) \['m'\]; it accepts: M, lambda"),
-    (dict(allocator="neuroal", allocator_args={"lambda": 1}), "accepts: search_samples, steps"),
+    (dict(allocator="owl", allocator_args={"m": 5}), r"no argument\(s\) \['m'\]; it accepts: M=5.0, lambda=0.08"),
+    (dict(allocator="neuroal", allocator_args={"lambda": 1}), "accepts: search_samples=8, steps=block"),
     (dict(allocator="owlx"), "Did you mean 'owl'"),
 ])
 def test_allocator_bad_input(kw, message):

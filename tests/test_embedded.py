@@ -41,7 +41,7 @@ def test_corpora_disjoint_and_split():
 
 def test_dense_perplexity_is_sane(smol):
     windows = eval_windows("wiki_vital", smol.tokenizer, 256, max_windows=2)
-    ppl = perplexity(smol.model, windows, batch_size=2, progress=False)
+    ppl = perplexity(smol.model, windows, batch_size=2, progress=False).ppl
     assert 5 < ppl < 60
     calib = calibration_samples("enwiki_excerpt", smol.tokenizer, 4, 256, seed=0)
     assert calib.shape == (4, 256)

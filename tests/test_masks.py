@@ -83,7 +83,27 @@ def test_comparison_group_errors():
     score = torch.randn(4, 8)
     with pytest.raises(ValueError, match="comparison group"):
         select(score, 0.5, Pattern(), "block")
-    with pytest.raises(ValueError, match="within output rows"):
-        select(score, 0.5, Pattern(2, 4), "layer")
+    # an N:M pattern is its own group (M consecutive inputs of a row), whatever the unstructured group
+    assert torch.equal(select(score, 0.5, Pattern(2, 4), "layer"), select(score, 0.5, Pattern(2, 4), "row"))
     with pytest.raises(ValueError, match="within output rows"):
         select(score, torch.full((4,), 0.5), Pattern(), "column")
+
+
+def _stable_sort_reference(score: torch.Tensor, k: int) -> torch.Tensor:
+    mask = torch.zeros_like(score, dtype=torch.bool)
+    if k:
+        mask.scatter_(1, torch.sort(score, dim=1, stable=True).indices[:, :k], True)
+    return mask
+
+
+@pytest.mark.parametrize("levels", [3, 16, 10_000])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_linear_time_selection_equals_the_stable_sort(levels, dtype):
+    """The selection rule (k-th value, then ties left to right) prunes exactly what a stable sort's first k would,
+    including on scores with many exact ties (few distinct levels, as de-quantized 4-bit weights give)."""
+    from methods.masks import lowest_k
+
+    g = torch.Generator().manual_seed(levels)
+    score = torch.randint(0, levels, (37, 96), generator=g).to(dtype)
+    for k in (0, 1, 17, 48, 95, 96):
+        assert torch.equal(lowest_k(score, k), _stable_sort_reference(score, k)), k

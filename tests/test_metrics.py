@@ -43,9 +43,10 @@ def test_scores_against_brute_force():
     mean = xf.mean(0)
     Wd = W.double()
     torch.testing.assert_close(METHODS["magnitude"].score(W, None), W.abs())
-    torch.testing.assert_close(METHODS["wanda"].score(W, stats), Wd.abs() * norm, rtol=1e-10, atol=0)
-    torch.testing.assert_close(METHODS["stade_all"].score(W, stats), Wd**2 * var, rtol=1e-9, atol=0)
-    torch.testing.assert_close(METHODS["stade_star"].score(W, stats), Wd**2 * (var + mean**2), rtol=1e-9, atol=0)
+    # the statistics are float32 sums per batch merged in float64 (methods/stats.py): ~1e-7 relative
+    torch.testing.assert_close(METHODS["wanda"].score(W, stats), Wd.abs() * norm, rtol=1e-6, atol=0)
+    torch.testing.assert_close(METHODS["stade_all"].score(W, stats), Wd**2 * var, rtol=1e-6, atol=0)
+    torch.testing.assert_close(METHODS["stade_star"].score(W, stats), Wd**2 * (var + mean**2), rtol=1e-6, atol=0)
 
 
 def test_stade_star_ranks_like_wanda():

@@ -65,9 +65,9 @@ def test_synthetic_source_yields_exactly_n_by_l_and_hits_its_cache(model, tokeni
     assert info["generation_s_per_sample"] > 0
     again, info2 = source.draw(model, tokenizer, 3, 40, 0, args, {"model": "tiny"}, False)
     assert info2["cache_hit"] and torch.equal(ids, again)
-    assert len(list(cache.glob("synthetic/*.pt"))) == 1
+    assert len(list(cache.glob("synthetic/*.json"))) == 1
     other, _ = source.draw(model, tokenizer, 3, 40, 1, args, {"model": "tiny"}, False)
-    assert not torch.equal(ids, other) and len(list(cache.glob("synthetic/*.pt"))) == 2
+    assert not torch.equal(ids, other) and len(list(cache.glob("synthetic/*.json"))) == 2
 
 
 def test_synthesize_filter_keeps_the_lowest_perplexities(model, tokenizer, corpus_file, cache):

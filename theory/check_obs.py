@@ -30,7 +30,7 @@ def sparsegpt_error(w: np.ndarray, H: np.ndarray, k: int) -> float:
     stats = LayerStats(d, gram=True)
     stats.count = 10**6
     stats.gram = torch.tensor(H * stats.count, dtype=torch.float32)
-    METHODS["sparsegpt"].solve(layer, stats, k / d, Pattern())
+    METHODS["sparsegpt"].call_solve([layer], stats, [k / d], Pattern())
     delta = w - layer.weight.data[0].numpy()
     return float(delta @ H @ delta)
 

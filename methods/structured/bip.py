@@ -18,14 +18,15 @@ formula has one input matrix); the RMSNorm gain and 1/rms factor are left out as
 real block the "bound" is a Lipschitz *estimate*: tests/test_structured.py measures how often it holds and its rank
 correlation with the brute-force change; statistics come from the dense model (one forward pass). Allocation:
 since s_H and s_F bound the same quantity, a block's head groups and channels are ranked together by score per
-parameter, with p of every block's parameters removed (`block` in methods/structured.py); `bip_uniform` uses
+parameter, with p of every block's parameters removed (`block` in methods/structured/allocation.py); `bip_uniform` uses
 Wanda-sp's fixed split instead. `bip_noprop` drops the propagation term (the ablation the method hinges on).
 """
 from __future__ import annotations
 
 import torch
 
-from .structured import StructuredMethod, _consumer_weight, register_structured
+from ..base import Method, register
+from .scores import StructuredRule, consumer_weight
 
 
 def _mlp_input_abs(block, units) -> torch.Tensor:
@@ -35,22 +36,32 @@ def _mlp_input_abs(block, units) -> torch.Tensor:
 
 
 def bip_score(block, units, kind, stats) -> torch.Tensor:
-    W = _consumer_weight(block, units, kind).abs()  # d x width
+    W = consumer_weight(block, units, kind).abs()  # d x width
     if kind == "mlp":
         return stats.abs_mean * W.sum(dim=0)
-    W_D = _consumer_weight(block, units, "mlp").abs()  # d x d_ff
+    W_D = consumer_weight(block, units, "mlp").abs()  # d x d_ff
     propagate = W_D.sum(dim=0) @ _mlp_input_abs(block, units)  # 1^T |W_D| |W_U|, a d-vector
     return stats.abs_mean * ((1.0 + propagate) @ W)
 
 
 def bip_noprop_score(block, units, kind, stats) -> torch.Tensor:
-    return stats.abs_mean * _consumer_weight(block, units, kind).abs().sum(dim=0)
+    return stats.abs_mean * consumer_weight(block, units, kind).abs().sum(dim=0)
 
 
-register_structured(StructuredMethod("bip", "LLM-BIP: mean|x_j| * 1^T (I + |W_D||W_U|) |W_O[:, j]| (heads), "
-                                     "mean|x_j| * ||W_D[:, j]||_1 (channels); heads and channels ranked together",
-                                     bip_score, allocation="block", propagate="dense"))
-register_structured(StructuredMethod("bip_uniform", "LLM-BIP scores with Wanda-sp's fixed head/channel split",
-                                     bip_score, allocation="uniform", propagate="dense"))
-register_structured(StructuredMethod("bip_noprop", "LLM-BIP without the propagation term (ablation)",
-                                     bip_noprop_score, allocation="block", propagate="dense"))
+_SOURCE = "Wu 2024, LLM-BIP (arXiv 2412.06419)"
+_NEEDS = frozenset({"abs_mean"})
+BIP = register(Method(
+    "bip", "LLM-BIP: mean|x_j| * 1^T (I + |W_D||W_U|) |W_O[:, j]| (heads), mean|x_j| * ||W_D[:, j]||_1 (channels); "
+    "heads and channels ranked together", kind="structured", nm=False, needs=_NEEDS,
+    structured=StructuredRule(bip_score, allocation="block", propagate="dense", needs=_NEEDS),
+    rule="channels: mean\\|x_j\\|·‖W_D[:, j]‖₁ (the exact mean ‖ΔY‖₁); heads: mean\\|x_j\\|·1ᵀ(I + \\|W_D\\|\\|W_U\\|)"
+         "\\|W_O[:, j]\\| (LLM-BIP's Lipschitz bound of the block-output change); per block, heads and channels "
+         "ranked together by score per parameter", source=_SOURCE))
+BIP_UNIFORM = register(Method(
+    "bip_uniform", "LLM-BIP scores with Wanda-sp's fixed head/channel split", kind="structured", nm=False,
+    needs=_NEEDS, structured=StructuredRule(bip_score, allocation="uniform", propagate="dense", needs=_NEEDS),
+    rule="BIP with Wanda-sp's fixed split (ablation)", source=_SOURCE))
+BIP_NOPROP = register(Method(
+    "bip_noprop", "LLM-BIP without the propagation term (ablation)", kind="structured", nm=False, needs=_NEEDS,
+    structured=StructuredRule(bip_noprop_score, allocation="block", propagate="dense", needs=_NEEDS),
+    rule="BIP without the propagation term (ablation)", source=_SOURCE))
