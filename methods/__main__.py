@@ -99,6 +99,17 @@ def parse_args_string(text: str) -> dict[str, str]:
     return out
 
 
+def quiet_progress() -> None:
+    """--no-progress silences transformers' and datasets' own bars too (they would end up in logs and in stderr)."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    try:
+        import datasets
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
+
+
 def sum_seconds(row: dict) -> float:
     return sum(v for k, v in row.get("seconds", {}).items() if "_" not in k)
 
@@ -154,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "online", False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    if getattr(args, "no_progress", False):
+        quiet_progress()
     if args.command == "list":
         _list()
         return 0

@@ -103,6 +103,6 @@ MAGNITUDE_ADMM = register(Method("magnitude_admm", "magnitude's mask, then the A
                                  score=magnitude_score, update=admm_update, needs={"gram"}, params=PARAMS,
                                  rule="magnitude's mask", update_rule=_UPDATE, source=_SOURCE))
 ADMM = register(Method("admm", "ADMM with its gradual mask (official: re-chosen from |W+U| in 15 of 20 iterations)",
-                       solve=admm_solve, needs={"gram"}, params={**PARAMS, "gradual_iters": 15},
+                       solve=admm_solve, needs={"gram"}, params={**PARAMS, "gradual_iters": 15}, group="layer",
                        rule="mask re-chosen from \\|W + U\\| (normalised basis, whole layer) in the first 15 iterations "
                             "(N:M: cubic schedule)", update_rule=_UPDATE, source=_SOURCE + ", official default"))

@@ -54,7 +54,7 @@ class EngineReport:
 
     def add(self, phase: str, since: float) -> float:
         now = time.perf_counter()
-        self.seconds[phase] += now - since
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - since
         return now
 
 

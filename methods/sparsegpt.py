@@ -130,7 +130,7 @@ def sparsegpt_solve(layers: list[nn.Linear], stats: LayerStats, sparsities: list
 
 SPARSEGPT = register(Method(
     "sparsegpt", "OBS mask + weight update (H = 2XX^T, 1% damping, 128-column blocks)", solve=sparsegpt_solve,
-    needs={"gram"}, params={"blocksize": 128, "percdamp": 0.01},
+    needs={"gram"}, params={"blocksize": 128, "percdamp": 0.01}, group="layer",  # exact per 128-column block
     rule="OBS saliency w²/[U]_jj² (U = chol(H⁻¹)ᵀ, H = 2XᵀX/N + 1% mean-diagonal damping), adaptive mask per "
          "128-column block", update_rule="OBS update of the remaining weights",
     source="Frantar & Alistarh 2023, Alg. 1"))

@@ -42,6 +42,8 @@ def compensate_bias(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats) -> 
 
     Creates the bias (zeros) when the layer has none, as the official code does for Llama's o_proj/down_proj.
     """
+    if not bool(mask.any()):  # nothing removed (a layer --layers leaves alone): no bias to add, or to save
+        return
     weight = layer.weight
     delta = (weight.double() * mask) @ stats.mean.to(weight.device)
     if layer.bias is None:
