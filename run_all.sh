@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up everything and reproduce every table and figure on the chosen scale.
-#   bash run_all.sh                    # default scale: embedded SmolLM2-135M + offline corpora, CPU, < 2 hours
-#   bash run_all.sh --scale full       # the same model, every grid point, 32 x 512 calibration (~10 h on 2 cores)
+#   bash run_all.sh                    # default scale: embedded SmolLM2-135M (+ a smoke cell on Gemma-3 and Qwen2.5), < 2 h
+#   bash run_all.sh --scale full       # every grid point, 5 seeds, three families: many CPU hours (README time table)
 #   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
-#   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis)
-#   bash run_all.sh --add-method wstd  # a new baseline beside Wanda (Wanda-sp) in every experiment's grid
-# Every stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished
-# by running the same command again. $STADE_RESULTS_DIR moves results/ elsewhere.
+#   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis, peer_benchmark)
+#   bash run_all.sh --add-method ria   # a new baseline beside Wanda (Wanda-sp) in every experiment's grid
+# The stages are the experiments of experiments/specs.py, in order, then the theory checks and the analysis. Every
+# stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished by running
+# the same command again. $STADE_RESULTS_DIR moves results/ elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")"
 SCALE=default
@@ -15,18 +16,28 @@ ONLY=""
 ADD_METHOD=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --scale) SCALE="$2"; shift 2 ;;
-    --only) ONLY="$2"; shift 2 ;;
-    --add-method) ADD_METHOD="$2"; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
-    *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
+    --scale) SCALE="${2:-}"; shift 2 ;;
+    --only) ONLY="${2:-}"; shift 2 ;;
+    --add-method) ADD_METHOD="${2:-}"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "error: unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$SCALE" in tiny|default|full|paper) ;; *) echo "--scale must be tiny, default, full or paper" >&2; exit 2 ;; esac
-
-EXPERIMENTS=(corpora_stats main_perplexity owl_high_sparsity neuroal_topup zero_shot pruning_cost
-             wanda_outlier_features wanda_comparison_group wanda_weight_update wanda_calibration_samples
-             calibration_source bip_bound bip_structured structured_speedup training_conditions stade_layer_study)
+case "$SCALE" in tiny|default|full|paper) ;; *) echo "error: --scale must be tiny, default, full or paper" >&2; exit 2 ;; esac
+SPECS="python3 experiments/specs.py"  # pure Python: runs before the virtual environment exists
+read -r -a EXPERIMENTS <<< "$($SPECS stages --scale "$SCALE")"
+KNOWN="${EXPERIMENTS[*]} peer_benchmark theory analysis"
+IFS=, read -r -a ONLY_LIST <<< "$ONLY"
+for name in ${ONLY_LIST[@]+"${ONLY_LIST[@]}"}; do
+  case " $KNOWN " in *" $name "*) ;;
+    *) echo "error: no stage named '$name'; stages: $KNOWN" >&2; exit 2 ;; esac
+done
+selected() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
+stages=()
+for e in "${EXPERIMENTS[@]}" peer_benchmark; do
+  if [ "$e" = peer_benchmark ] && { [ -z "$ONLY" ] || ! selected "$e"; }; then continue; fi  # optional: --only
+  if selected "$e"; then stages+=("$e"); fi
+done
 EXTRA=()
 if [ "$SCALE" = paper ]; then
   cat <<'MSG'
@@ -39,21 +50,20 @@ MSG
 fi
 if [ -n "$ADD_METHOD" ]; then EXTRA+=(--add-method "$ADD_METHOD"); fi
 
-# --only takes one stage or a comma-separated list (experiments, "theory", "analysis"); they run in the usual order
-IFS=, read -r -a ONLY_LIST <<< "$ONLY"
-for name in ${ONLY_LIST[@]+"${ONLY_LIST[@]}"}; do
-  case " ${EXPERIMENTS[*]} theory analysis " in *" $name "*) ;;
-    *) echo "no stage named '$name'; stages: ${EXPERIMENTS[*]} theory analysis" >&2; exit 2 ;; esac
-done
-selected() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
-stages=()
-for e in "${EXPERIMENTS[@]}"; do
-  if selected "$e"; then stages+=("$e"); fi
-done
 START=$(date +%s)
-bash scripts/setup_env.sh
+bash scripts/setup_env.sh "$($SPECS models --scale "$SCALE")"
 export TOKENIZERS_PARALLELISM=false
 PY=.venv/bin/python
+if [ -n "$ADD_METHOD" ]; then  # an unknown name stops here, before any stage runs
+  $PY - "$ADD_METHOD" <<'CHECK' || exit 2
+import sys
+import methods
+try:
+    [methods.METHODS[name] for name in sys.argv[1].split(",")]
+except KeyError as err:
+    sys.exit(f"error: --add-method: {err.args[0]}")
+CHECK
+fi
 RESULTS=${STADE_RESULTS_DIR:-results}  # tests point this at a temporary folder
 case "$SCALE" in tiny|full) OUT_DIR=$RESULTS/$SCALE ;; *) OUT_DIR=$RESULTS ;; esac  # as experiments/common.py
 mkdir -p "$OUT_DIR"
@@ -78,12 +88,6 @@ done
 if [ "$SCALE" != tiny ] && selected analysis; then
   ANALYSIS_SCALE=default; [ "$SCALE" = full ] && ANALYSIS_SCALE=full
   echo "=== analysis: tables and figures from $OUT_DIR/ ==="
-  export STADE_ANALYSIS_SCALE=$ANALYSIS_SCALE
-  $PY analysis/tables.py
-  [ "$ANALYSIS_SCALE" = default ] && $PY analysis/theory_figures.py
-  $PY analysis/allocation_figures.py
-  $PY analysis/wanda_figures.py
-  $PY analysis/stade_figures.py
-  $PY analysis/claims.py  # both scales' columns in README's claims table; prints this scale's verdicts
+  STADE_ANALYSIS_SCALE=$ANALYSIS_SCALE $PY analysis/run.py
 fi
 echo "=== done in $(( $(date +%s) - START ))s; results in $OUT_DIR/ ==="

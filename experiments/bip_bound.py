@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from common import model_bases, output_path, parser, pending
+from common import BY_NAME, base_config, models_for, output_path, parse_args, parser, pending
 
 NAME = "bip_bound"
 SCORERS = ("bip", "bip_noprop", "wanda_sp", "flap", "magnitude_sp")
@@ -26,7 +26,7 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
+def measure_block(runner, block, units, stats, channels: torch.Tensor, scorers=SCORERS) -> dict:
     from methods import METHODS as STRUCTURED
     from methods.structured import block_output_change, score_block
 
@@ -36,7 +36,7 @@ def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
     def change(groups, chans):
         return block_output_change(runner, block, units, dense, groups, chans)
 
-    scores = {name: score_block(block, units, STRUCTURED[name].structured, stats) for name in SCORERS}
+    scores = {name: score_block(block, units, STRUCTURED[name].structured, stats) for name in scorers}
     n_groups = len(scores["bip"].groups)
     measured_groups = torch.tensor([change([g], []) for g in range(n_groups)], dtype=torch.float64)
     measured_channels = torch.tensor([change([], [int(j)]) for j in channels], dtype=torch.float64)
@@ -45,11 +45,11 @@ def measure_block(runner, block, units, stats, channels: torch.Tensor) -> dict:
                        for n, s in scores.items()}}
 
 
-def summarize(blocks: list[dict]) -> dict:
+def summarize(blocks: list[dict], scorers=SCORERS) -> dict:
     """Per scorer: Spearman over channels (mean over blocks) and over all head groups pooled; for BIP the share
     of units whose score is at least the measured change (the bound holding)."""
     out = {}
-    for name in SCORERS:
+    for name in scorers:
         ch = [spearman(torch.tensor(b["scores"][name]["channels"]), torch.tensor(b["channels"])) for b in blocks]
         groups_s = torch.tensor([v for b in blocks for v in b["scores"][name]["groups"]])
         groups_m = torch.tensor([v for b in blocks for v in b["groups"]])
@@ -61,9 +61,14 @@ def summarize(blocks: list[dict]) -> dict:
 
 
 def main(argv=None):
-    args = parser(__doc__).parse_args(argv)
+    args = parse_args(parser(__doc__), argv)
+    scorers = SCORERS + tuple(m for m in (args.add_method or "").split(",") if m and m not in SCORERS)
+    from methods import METHODS
+    for name in scorers:
+        if METHODS[name].kind != "structured":
+            raise SystemExit(f"error: --add-method {name}: bip_bound compares structured scorers; {name} is not one")
     if args.dry_run:
-        print(f"{NAME}: blocks {BLOCKS[args.scale]}, {CHANNELS[args.scale]} channels, scorers {SCORERS}")
+        print(f"{NAME}: blocks {BLOCKS[args.scale]}, {CHANNELS[args.scale]} channels, scorers {scorers}")
         return
     from methods.engine import BlockRunner
     from methods.models import load_model
@@ -72,11 +77,11 @@ def main(argv=None):
     from methods.structured import discover_units, head_dim_of
 
     out = output_path(args, NAME)
-    for config in model_bases(args, PAPER_MODELS, method="bip", sparsity=0.2, nsamples=NSAMPLES[args.scale]):
-        config.validate()
+    for model in models_for(args, BY_NAME[NAME]):
+        config = base_config(args, model=model, method="bip", sparsity=0.2, nsamples=NSAMPLES[args.scale]).validate()
         fields = {"experiment": NAME, "model": config.model, "blocks": BLOCKS[args.scale],
                   "channels": CHANNELS[args.scale], "calib": config.calib, "nsamples": config.nsamples,
-                  "seqlen": config.seqlen, "seed": config.seed}
+                  "seqlen": config.seqlen, "seed": config.seed, "scorers": list(scorers)}
         key = pending(out, fields, config.model)
         if key is None:
             continue
@@ -92,10 +97,11 @@ def main(argv=None):
                 units = discover_units(collector, head_dim_of(loaded.model.config))
                 width = block.get_submodule(units.mlp_consumer).in_features
                 channels = torch.randperm(width, generator=torch.Generator().manual_seed(b))[:CHANNELS[args.scale]]
-                blocks.append({"block": b, **measure_block(runner, block, units, collector.stats, channels)})
+                blocks.append({"block": b, **measure_block(runner, block, units, collector.stats, channels, scorers)})
                 print(f"[{NAME}] block {b} measured", flush=True)
             runner.advance(outs)
-        row = {"key": key, **fields, "summary": summarize(blocks), "per_block": blocks, "provenance": provenance()}
+        row = {"key": key, **fields, "summary": summarize(blocks, scorers), "per_block": blocks,
+               "provenance": provenance()}
         append_rows(out, [row])
         for name, s in row["summary"].items():
             print(f"  {name:12s} " + ", ".join(f"{k}={v:.3f}" for k, v in s.items()))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from common import SCALES, output_path, parser
+from common import BY_NAME, SCALES, no_method_axis, output_path, parse_args, parser
 
 NAME = "corpora_stats"
 CORPORA = ("wiki_vital", "enwiki_excerpt")
@@ -15,7 +15,8 @@ CORPORA = ("wiki_vital", "enwiki_excerpt")
 def main(argv=None) -> None:
     p = parser(__doc__)
     p.add_argument("--force", action="store_true")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)
+    no_method_axis(BY_NAME[NAME], args)
     from methods.assets import cache_dir, corpus_dir
     from methods.data import eval_windows
     from methods.evaluate import perplexity
@@ -23,6 +24,10 @@ def main(argv=None) -> None:
     from methods.results import append_rows, provenance, read_rows
 
     out = output_path(args, NAME)
+    if args.dry_run:
+        print(f"[{NAME}] {'done' if read_rows(out) else 'todo'}: documents, words and tokens of {CORPORA}, dense "
+              "perplexity of each")
+        return
     if read_rows(out) and not args.force:
         print(f"[{NAME}] already in {out}")
         return
@@ -43,7 +48,8 @@ def main(argv=None) -> None:
         row["provenance"] = provenance()
         rows.append(row)
         print(f"[{NAME}] {name}: {row['splits']} {key} {row[key]:.2f}", flush=True)
-    manifest = json.loads((cache_dir() / "corpora" / "manifest.json").read_text())
+    from methods.atomic import read_json
+    manifest = read_json(cache_dir() / "corpora" / "manifest.json") or {}
     rows[0]["removed_as_in_both"] = manifest.get("removed_from_wiki_vital_as_in_both")
     append_rows(out, rows)
 

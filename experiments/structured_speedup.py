@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from common import model_bases, models_for, output_path, parser, pending
+from common import BY_NAME, base_config, models_for, output_path, parse_args, parser, pending
 
 NAME = "structured_speedup"
 RATIOS = {"tiny": [0.2], "default": [0.2, 0.5], "full": [0.2, 0.5], "paper": [0.2, 0.5]}
@@ -41,12 +41,14 @@ def throughput(model, ids: torch.Tensor, new_tokens: int) -> dict[str, float]:
 
 def main(argv=None):
     p = parser(__doc__)
-    p.add_argument("--method", default="bip")
     p.add_argument("--tokens", type=int, default=512)
     p.add_argument("--new-tokens", type=int, default=64)
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)
+    methods = (args.methods.split(",") if args.methods else ["bip"]) + [m for m in (args.add_method or "").split(",")
+                                                                        if m]
+    spec = BY_NAME[NAME]
     if args.dry_run:
-        print(f"{NAME}: {args.method} at {RATIOS[args.scale]} on {models_for(args, PAPER_MODELS)}")
+        print(f"{NAME}: {methods} at {RATIOS[args.scale]} on {models_for(args, spec)}")
         return
     from methods.pipeline import calibration_ids
     from methods.models import load_model
@@ -55,12 +57,12 @@ def main(argv=None):
     from methods.structured import prune_structured
 
     out = output_path(args, NAME)
-    for ratio in RATIOS[args.scale]:
-        for config in model_bases(args, PAPER_MODELS, method=args.method, sparsity=ratio):
-            config.validate()
-            fields = {"experiment": NAME, "model": config.model, "method": args.method, "ratio": ratio,
+    for ratio, method, model in ((r, m, mo) for r in RATIOS[args.scale] for m in methods for mo in models_for(args, spec)):
+        if True:
+            config = base_config(args, model=model, method=method, sparsity=ratio).validate()
+            fields = {"experiment": NAME, "model": config.model, "method": method, "ratio": ratio,
                       "tokens": args.tokens, "new_tokens": args.new_tokens, "device": args.device}
-            key = pending(out, fields, f"{config.model} {args.method} {ratio}")
+            key = pending(out, fields, f"{config.model} {method} {ratio}")
             if key is None:
                 continue
             loaded = load_model(config.model, device=args.device)
@@ -68,7 +70,7 @@ def main(argv=None):
             ids = ids.to(next(loaded.model.parameters()).device)
             dense = throughput(loaded.model, ids, args.new_tokens)
             calib, _ = calibration_ids(config, loaded, progress=not args.no_progress)
-            report = prune_structured(loaded.model, STRUCTURED[args.method], calib, ratio,
+            report = prune_structured(loaded.model, STRUCTURED[method], calib, ratio,
                                       batch_size=config.batch_size, device=ids.device, progress=not args.no_progress)
             pruned = throughput(loaded.model, ids, args.new_tokens)
             row = {"key": key, **fields, "params_before": report.params_before, "params_after": report.params_after,
@@ -76,7 +78,7 @@ def main(argv=None):
                    "dense": dense, "pruned": pruned,
                    "speedup": {k: pruned[k] / dense[k] for k in dense}, "provenance": provenance()}
             append_rows(out, [row])
-            print(f"[{NAME}] {config.model} {args.method} ratio {ratio}: prefill x{row['speedup']['prefill_tokens_per_s']:.2f}, "
+            print(f"[{NAME}] {config.model} {method} ratio {ratio}: prefill x{row['speedup']['prefill_tokens_per_s']:.2f}, "
                   f"decode x{row['speedup']['decode_tokens_per_s']:.2f}", flush=True)
 
 

@@ -15,37 +15,43 @@ import time
 
 import torch
 
-from common import model_bases, models_for, output_path, parser, pending
+from common import BY_NAME, base_config, models_for, output_path, parse_args, parser, pending
 
 NAME = "wanda_outlier_features"
 THRESHOLDS = (3, 5, 10, 20)
-PAPER_MODELS = ["huggyllama/llama-7b"]
 
 
-def channel_profile(weight: torch.Tensor, norms: torch.Tensor) -> dict:
-    """Outlier statistics of one layer's input-channel norms, and how far Wanda's 50% mask is from magnitude's."""
+def channel_profile(weight: torch.Tensor, norms: torch.Tensor, stats=None, others: tuple[str, ...] = ()) -> dict:
+    """Outlier statistics of one layer's input-channel norms, and how far Wanda's 50% mask is from magnitude's (and,
+    for each method added with --add-method, how far its mask is: the same share for that method)."""
+    from methods import get_method
     from methods.masks import row_mask
     ratio = norms / norms.median()
     wanda = row_mask(weight.abs().double() * norms[None, :], 0.5)
     magnitude = row_mask(weight.abs(), 0.5)
     top = torch.topk(ratio, k=min(3, len(ratio)))
-    return {
+    out = {
         "width": len(norms),
         "share_above": {str(k): float((ratio > k).double().mean()) for k in THRESHOLDS},
         "max_over_median": float(top.values[0]),
         "top_channels": top.indices.tolist(),
         "wanda_prunes_magnitude_keeps": float((wanda & ~magnitude).sum() / max(int(wanda.sum()), 1)),
     }
+    for name in others:
+        mask = row_mask(get_method(name).call_score(weight, stats).cpu(), 0.5)
+        out[f"{name}_prunes_magnitude_keeps"] = float((mask & ~magnitude).sum() / max(int(mask.sum()), 1))
+    return out
 
 
-def run_fields(config) -> dict:
+def run_fields(config, others: tuple[str, ...] = ()) -> dict:
     """What defines a measurement (its resume key)."""
-    return {"experiment": NAME, "model": config.model, "calib": config.calib, "nsamples": config.nsamples,
-            "seqlen": config.seqlen, "seed": config.seed}
+    fields = {"experiment": NAME, "model": config.model, "calib": config.calib, "nsamples": config.nsamples,
+              "seqlen": config.seqlen, "seed": config.seed}
+    return {**fields, "compared": list(others)} if others else fields
 
 
 @torch.no_grad()
-def measure(config, progress: bool) -> dict:
+def measure(config, progress: bool, others: tuple[str, ...] = ()) -> dict:
     from methods.data import calibration_samples
     from methods.engine import dense_statistics
     from methods.models import load_model
@@ -60,25 +66,33 @@ def measure(config, progress: bool) -> dict:
     for b, _, collector in dense_statistics(loaded.model, calib, config.batch_size, device, progress,
                                             desc="channel norms"):
         for name, layer in collector.linears.items():
-            profile = channel_profile(layer.weight.data.float().cpu(), collector.stats[name].norm.cpu())
+            profile = channel_profile(layer.weight.data.float().cpu(), collector.stats[name].norm.cpu(),
+                                      collector.stats[name], others)
             layers.append({"block": b, "layer": name, "normalized_input": collector.normalized[name], **profile})
-    fields = run_fields(config)
+    fields = run_fields(config, others)
     return {"key": run_key(fields), **fields, "model_info": loaded.provenance, "thresholds": list(THRESHOLDS),
             "layers": layers, "seconds": time.perf_counter() - t, "provenance": provenance()}
 
 
 def main(argv=None):
-    args = parser(__doc__).parse_args(argv)
+    args = parse_args(parser(__doc__), argv)
+    from methods import METHODS
+    others = tuple(m for m in (args.add_method or "").split(",") if m)
+    for name in others:
+        if METHODS[name].score is None or "grad" in METHODS[name].all_needs:
+            raise SystemExit(f"error: --add-method {name}: the outlier study compares masks of score-based methods "
+                             "computed from input statistics; {name} has no such score".replace("{name}", name))
+    spec = BY_NAME[NAME]
     if args.dry_run:
-        print(f"{NAME}: dense channel norms of {models_for(args, PAPER_MODELS)}")
+        print(f"{NAME}: dense channel norms of {models_for(args, spec)}" + (f", masks of {others}" if others else ""))
         return
     from methods.results import append_rows
     out = output_path(args, NAME)
-    for config in model_bases(args, PAPER_MODELS):
-        config.validate()
-        if pending(out, run_fields(config), config.model) is None:
+    for model in models_for(args, spec):
+        config = base_config(args, model=model).validate()
+        if pending(out, run_fields(config, others), config.model) is None:
             continue
-        row = measure(config, progress=not args.no_progress)
+        row = measure(config, progress=not args.no_progress, others=others)
         append_rows(out, [row])
         worst = max(row["layers"], key=lambda l: l["max_over_median"])
         print(f"[{NAME}] {config.model}: {len(row['layers'])} layers in {row['seconds']:.0f}s; largest channel "
