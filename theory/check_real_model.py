@@ -15,9 +15,10 @@ import torch
 
 from synthetic import ScaledParser, write_result
 
+FAMILIES = "embedded,gemma3-270m,qwen2.5-0.5b"
 PRESETS = {"tiny": dict(model="random:llama", nsamples=2, seqlen=64),
-           "default": dict(model="embedded", nsamples=8, seqlen=512),
-           "paper": dict(model="embedded", nsamples=8, seqlen=512)}
+           "default": dict(model=FAMILIES, nsamples=8, seqlen=512),
+           "paper": dict(model=FAMILIES, nsamples=8, seqlen=512)}
 
 
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
@@ -51,17 +52,21 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 def main() -> None:
     p = ScaledParser(__doc__, PRESETS)
-    p.add_argument("--model", default=None, help="default: the embedded model (tiny scale: random:llama)")
+    p.add_argument("--model", default=None, help="comma-separated models (default: the three embedded families; "
+                                                  "tiny scale: random:llama)")
     p.add_argument("--nsamples", type=int, default=None, help="default 8 (tiny 2)")
     p.add_argument("--seqlen", type=int, default=None, help="default 512 (tiny 64)")
     args = p.parse_args()
-    rows = layer_statistics(args.model, args.nsamples, args.seqlen)
-    summary = summarise(rows)
-    print(f"{'layer':22s} {'norm input':>10s} {'median mu^2/var':>16s} {'|mu|/sigma>0.5':>15s}")
-    for name, s in summary.items():
-        print(f"{name:22s} {str(s['normalized_input']):>10s} {s['median_mean2_over_var']:>16.4f} "
-              f"{s['share_abs_mean_over_std_gt_0.5']:>15.1%}")
-    write_result("real_model", rows + [{"summary": summary}], args.out_dir)
+    rows, summaries = [], {}
+    for model in args.model.split(","):
+        model_rows = layer_statistics(model, args.nsamples, args.seqlen)
+        summaries[model] = summarise(model_rows)
+        rows += model_rows
+        print(f"\n{model}\n{'layer':22s} {'norm input':>10s} {'median mu^2/var':>16s} {'|mu|/sigma>0.5':>15s}")
+        for name, s in summaries[model].items():
+            print(f"{name:22s} {str(s['normalized_input']):>10s} {s['median_mean2_over_var']:>16.4f} "
+                  f"{s['share_abs_mean_over_std_gt_0.5']:>15.1%}")
+    write_result("real_model", rows + [{"summary": summaries}], args.out_dir)
 
 
 if __name__ == "__main__":
