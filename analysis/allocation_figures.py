@@ -13,22 +13,34 @@ from plotting import read_results, save_figure
 # figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
 INPUTS = {"allocation_ppl": ["owl_high_sparsity", "neuroal_topup"],
           "allocation_profile": ["owl_high_sparsity", "neuroal_topup"]}
-SCORERS = ["magnitude", "wanda", "sparsegpt", "stade"]
-STYLE = {"uniform": ("tab:gray", "o"), "owl": ("tab:blue", "s"), "neuroal": ("tab:red", "^")}
+STYLE = {"uniform": ("tab:gray", "o"), "owl": ("tab:blue", "s"), "neuroal": ("tab:red", "^"),
+         "alpha": ("tab:green", "D")}  # allocators without an entry get matplotlib's next colour
 
 
 def _rows() -> list[dict]:
-    """Rows of both experiments, one per run key (NeuroAL's file reuses OWL's rows)."""
+    """Rows of both experiments on the primary model, one per run key (NeuroAL's file reuses OWL's rows)."""
     by_key = {}
     for name in ("owl_high_sparsity", "neuroal_topup"):
         for row in read_results(name):
             by_key.setdefault(row["key"], row)
-    return list(by_key.values())
+    rows = list(by_key.values())
+    primary = rows[0]["model"]["model"] if rows else None
+    return [r for r in rows if r["model"]["model"] == primary]
+
+
+def _mean_points(rows: list[dict], corpus: str) -> list[tuple[float, float]]:
+    """(sparsity, geometric mean perplexity over seeds) sorted by sparsity."""
+    import math
+    cells: dict[float, list[float]] = {}
+    for r in rows:
+        cells.setdefault(r["sparsity_target"], []).append(math.log(r["ppl"][corpus]))
+    return sorted((s, math.exp(sum(v) / len(v))) for s, v in cells.items())
 
 
 def ppl_figure(rows: list[dict]) -> None:
+    from tables_common import ordered_methods
     pruned = [r for r in rows if r["method"] != "dense"]
-    scorers = [s for s in SCORERS if any(r["method"] == s for r in pruned)]
+    scorers = ordered_methods(r["method"] for r in pruned)
     if not scorers:
         print("skip allocation_ppl: no allocator results yet")
         return
@@ -36,9 +48,10 @@ def ppl_figure(rows: list[dict]) -> None:
     dense = next((r["ppl"][corpus] for r in rows if r["method"] == "dense"), None)
     fig, axes = plt.subplots(1, len(scorers), figsize=(3.2 * len(scorers), 3.4), sharey=True, squeeze=False)
     for ax, scorer in zip(axes[0], scorers):
-        for allocator, (color, marker) in STYLE.items():
-            pts = sorted((r["sparsity_target"], r["ppl"][corpus]) for r in pruned
-                         if r["method"] == scorer and r["allocator"] == allocator)
+        allocators = list(dict.fromkeys(r["allocator"] for r in pruned))
+        for allocator in sorted(allocators, key=lambda a: list(STYLE).index(a) if a in STYLE else len(STYLE)):
+            pts = _mean_points([r for r in pruned if r["method"] == scorer and r["allocator"] == allocator], corpus)
+            color, marker = STYLE.get(allocator, (None, "x"))
             if pts:
                 ax.plot(*zip(*pts), color=color, marker=marker, label=allocator)
         if dense:
@@ -51,7 +64,8 @@ def ppl_figure(rows: list[dict]) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"perplexity ({corpus})")
     axes[0][-1].legend(fontsize=8)
-    fig.suptitle(f"Uniform vs OWL vs NeuroAL sparsity, {pruned[0]['model']['model']} ({pruned[0].get('scale')} scale)",
+    fig.suptitle(f"Layer-wise sparsity allocators (mean over calibration seeds), {pruned[0]['model']['model']} "
+                 f"({pruned[0].get('scale')} scale)",
                  fontsize=10)
     save_figure(fig, "allocation_ppl")
 
@@ -60,7 +74,8 @@ def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
     at = [r for r in rows if r.get("allocation") and abs(r["sparsity_target"] - sparsity) < 1e-9]
     owl = next((r for r in at if r["allocator"] == "owl"), None)
     neuro = [r for r in at if r["allocator"] == "neuroal"]
-    if owl is None and not neuro:
+    alpha = next((r for r in at if r["allocator"] == "alpha"), None)
+    if owl is None and not neuro and alpha is None:
         print("skip allocation_profile: no OWL/NeuroAL rows at 70% yet")
         return
     fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -71,6 +86,10 @@ def profile_figure(rows: list[dict], sparsity: float = 0.7) -> None:
         ax2.bar(range(len(blocks)), [100 * d for d in owl["allocation"]["outlier_ratios"]], color="tab:blue",
                 alpha=0.15)
         ax2.set_ylabel("outlier ratio D_l (%)", color="tab:blue")
+    if alpha:
+        blocks = alpha["allocation"]["block_sparsity"]
+        ax.plot(range(len(blocks)), blocks, color=STYLE["alpha"][0], marker="D", ms=3,
+                label="AlphaPruning (any scorer)")
     for r in neuro:
         info = r["allocation"]
         ax.plot(range(len(info["block_sparsity"])), info["block_sparsity"], marker="^", ms=3,

@@ -17,9 +17,21 @@ from plotting import read_results, save_figure
 # figure -> the results files it is drawn from (tests/test_analysis.py checks figures are not older)
 INPUTS = {"calibration_samples": ["wanda_calibration_samples"], "outlier_features": ["wanda_outlier_features"]}
 METHOD_STYLE = {"wanda": ("tab:blue", "o"), "sparsegpt": ("tab:green", "s"), "stade": ("tab:red", "^")}
-# q/k/v (and gate/up) read the same tensor, so they share one line
-INPUT_GROUPS = {"attention input (q/k/v)": "self_attn.q_proj", "o_proj input": "self_attn.o_proj",
-                "MLP input (gate/up)": "mlp.gate_proj", "down_proj input": "mlp.down_proj"}
+GROUP_NAMES = ("attention input", "attention output projection input", "MLP input", "MLP output projection input")
+
+
+def input_groups(layers: list[dict]) -> dict[str, str]:
+    """The four inputs of a block, found from block 0's layers by what reads a norm output (no layer names): the
+    first norm-fed layer (q/k/v share its input), the first layer after it that does not read a norm output, then
+    the next of each (gate/up; down_proj)."""
+    block0 = [l for l in layers if l["block"] == 0]
+    out, want = {}, [True, False, True, False]
+    for name, normalized in zip(GROUP_NAMES, want):
+        start = 0 if not out else block0.index(next(l for l in block0 if l["layer"] == list(out.values())[-1])) + 1
+        hit = next((l for l in block0[start:] if l["normalized_input"] == normalized), None)
+        if hit:
+            out[name] = hit["layer"]
+    return out
 
 
 def calibration_samples_figure(rows: list[dict]) -> None:
@@ -28,8 +40,10 @@ def calibration_samples_figure(rows: list[dict]) -> None:
         print("skip calibration_samples: no results yet")
         return
     corpus = next(iter(pruned[0]["ppl"]))
+    from tables_common import ordered_methods
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
-    for method, (color, marker) in METHOD_STYLE.items():
+    for method in ordered_methods(r["method"] for r in pruned):
+        color, marker = METHOD_STYLE.get(method, (None, "x"))
         cells: dict[int, list[float]] = {}
         for r in pruned:
             if r["method"] == method:
@@ -70,7 +84,8 @@ def outlier_features_figure(rows: list[dict]) -> None:
               ("share_above", "share of channels > 5x median"),
               ("wanda_prunes_magnitude_keeps", "Wanda-pruned weights\nthat magnitude keeps (50%)")]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for label, layer in INPUT_GROUPS.items():
+    groups = input_groups(row["layers"])
+    for label, layer in groups.items():
         points = sorted((l["block"], l) for l in row["layers"] if l["layer"] == layer)
         blocks = [b for b, _ in points]
         for ax, (field, _) in zip(axes, panels):
@@ -82,7 +97,7 @@ def outlier_features_figure(rows: list[dict]) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=7)
-    residual = [l["top_channels"][0] for l in row["layers"] if l["layer"] == INPUT_GROUPS["attention input (q/k/v)"]]
+    residual = [l["top_channels"][0] for l in row["layers"] if l["layer"] == groups["attention input"]]
     channel, times = Counter(residual).most_common(1)[0]
     fig.suptitle(f"Input-channel norms of the dense {row['model']} model over {row['nsamples']} x {row['seqlen']} calibration "
                  f"tokens: channel {channel} is the largest attention input in {times} of {len(residual)} blocks",

@@ -1,0 +1,166 @@
+"""The verdict rules on hand-built rows: each rule gives holds, does not hold and inconclusive where it should; the
+bootstrap interval covers what it claims to; and every perplexity row keeps per-window NLLs whose mean is its
+perplexity."""
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "analysis"))
+
+import claims  # noqa: E402
+from claims_spec import Cell, Claim, Sel, diff, did, pair  # noqa: E402
+from evidence import bootstrap, make_cell, verdict  # noqa: E402
+
+
+def _row(method, nll, seed=0, pattern="unstructured", sparsity=0.5, model="embedded", **extra):
+    nll = list(map(float, nll))
+    ppl = math.exp(sum(nll) / len(nll))
+    return {"method": method, "pattern": pattern, "sparsity_target": sparsity, "allocator": "uniform",
+            "model": {"model": model}, "config": {"layers": None}, "calibration": {"seed": seed, "source": "x",
+                                                                                 "nsamples": 16},
+            "ppl": {"c": ppl}, "ppl_windows": {"c": {"nll": nll, "tokens": [511] * len(nll)}}, **extra}
+
+
+def _rows(shift, noise, seeds=3, windows=40, seed_spread=0.0):
+    """Method a's window NLLs = method b's + shift + noise (per window), per seed."""
+    rng = np.random.default_rng(0)
+    base = rng.normal(3.0, 0.3, windows)
+    out = []
+    for s in range(seeds):
+        offset = rng.normal(0, seed_spread)
+        out.append(_row("b", base + rng.normal(0, 0.01, windows), seed=s))
+        out.append(_row("a", base + shift + offset + rng.normal(0, noise, windows), seed=s))
+    return out
+
+
+CLAIM = Claim("t", "T", "a is better than b", "x", "x", "x", "x")
+
+
+@pytest.mark.parametrize("shift,noise,threshold,expected", [
+    (-0.10, 0.02, 0.0, "holds"),            # a clearly better
+    (+0.10, 0.02, 0.0, "does not hold"),    # a clearly worse
+    (0.0, 0.05, 0.0, "inconclusive"),       # no difference beyond the noise
+    (-0.10, 0.02, -0.30, "does not hold"),  # better, but not by the paper's margin
+    (+0.01, 0.005, 0.05, "holds"),          # "competitive": worse by less than the paper's gap
+    (+0.05, 0.05, 0.05, "inconclusive"),    # straddles the gap
+])
+def test_the_pair_rule_gives_each_outcome(shift, noise, threshold, expected):
+    cell = pair(Sel("a", model="embedded"), Sel("b", model="embedded"), threshold, "t")
+    result = claims.evaluate_cell(CLAIM, cell, _rows(shift, noise))
+    assert result["verdict"] == expected, result
+
+
+def test_seed_spread_widens_the_interval():
+    """The same mean gap with spread between calibration draws is less certain than without."""
+    cell = pair(Sel("a"), Sel("b"), 0.0, "t")
+    tight = claims.evaluate_cell(CLAIM, cell, _rows(-0.03, 0.01, seed_spread=0.0))["interval"]
+    loose = claims.evaluate_cell(CLAIM, cell, _rows(-0.03, 0.01, seed_spread=0.05))["interval"]
+    assert loose.high - loose.low > 3 * (tight.high - tight.low)
+
+
+def test_the_difference_in_differences_rule():
+    rows = []
+    for s in range(3):
+        rows += [_row("a1", [3.0] * 30, seed=s), _row("b1", [3.05] * 30, seed=s)]  # a1 helps b1 by 0.05
+        rows += [_row("a2", [3.0] * 30, seed=s), _row("b2", [3.5] * 30, seed=s)]  # a2 helps b2 by 0.5
+    cell = Cell("t", {k: Sel(k) for k in ("a1", "b1", "a2", "b2")}, did, 0.0, ">")
+    assert claims.evaluate_cell(CLAIM, cell, rows)["verdict"] == "holds"  # -0.05 - (-0.5) = 0.45 > 0
+    flipped = Cell("t", {k: Sel(k) for k in ("a1", "b1", "a2", "b2")}, did, 0.0, "<")
+    assert claims.evaluate_cell(CLAIM, flipped, rows)["verdict"] == "does not hold"
+
+
+def _zs(method, correct):
+    return {"method": method, "pattern": "unstructured", "sparsity_target": 0.5, "allocator": "uniform",
+            "model": {"model": "embedded"}, "config": {"layers": None}, "calibration": {"seed": 0},
+            "zero_shot": {"tasks": {"t1": {"items": {"doc_id": list(range(len(correct))),
+                                                     "acc": [float(c) for c in correct]}}}}}
+
+
+@pytest.mark.parametrize("flips,expected", [(0, "holds"), (120, "does not hold"), (25, "inconclusive")])
+def test_the_zero_shot_rule_pairs_items(flips, expected):
+    """Accuracy difference a - b above -5 points: identical answers hold; 120 of 600 items lost do not; 25 lost
+    (-4.2 points, interval about +-1.6) straddle the margin."""
+    rng = np.random.default_rng(1)
+    b = rng.random(600) < 0.6
+    a = b.copy()
+    a[np.flatnonzero(b)[:flips]] = False
+    claim = Claim("z", "T", "z", "x", "x", "x", "x", kind="zero_shot")
+    cell = pair(Sel("a"), Sel("b"), -5.0, "t", sense=">")
+    assert claims.evaluate_cell(claim, cell, [_zs("a", a), _zs("b", b)])["verdict"] == expected
+
+
+def test_a_cell_without_rows_or_without_windows_is_not_run():
+    cell = pair(Sel("a"), Sel("b"), 0.0, "t")
+    assert claims.evaluate_cell(CLAIM, cell, [_row("a", [3.0] * 5)])["verdict"] == "not run"
+    old = _row("b", [3.0] * 5)
+    del old["ppl_windows"]  # a row from before per-window records: re-run, never patched
+    assert claims.evaluate_cell(CLAIM, cell, [_row("a", [3.0] * 5), old])["verdict"] == "not run"
+
+
+def test_aggregation_reports_the_worst_honestly():
+    agg = claims.aggregate
+    assert agg([{"verdict": "holds"}, {"verdict": "holds"}, {"verdict": "not run"}]) == "holds"
+    assert agg([{"verdict": "holds"}, {"verdict": "inconclusive"}]) == "inconclusive"
+    assert agg([{"verdict": "holds"}, {"verdict": "does not hold"}, {"verdict": "inconclusive"}]) == "does not hold"
+    assert agg([{"verdict": "not run"}]) == "not run"
+
+
+def test_bootstrap_covers_a_known_mean():
+    """95% intervals for the mean log-ratio of simulated paired windows cover the truth in ~95% of datasets."""
+    covered = 0
+    for trial in range(200):
+        rng = np.random.default_rng(100 + trial)
+        d = rng.normal(-0.02, 0.05, 30)
+        cells = {"a": make_cell("a", [_row("a", 3 + d)]), "b": make_cell("b", [_row("b", np.full(30, 3.0))])}
+        interval = bootstrap(cells, diff, replicates=1000, seed=trial)
+        covered += interval.low <= -0.02 <= interval.high
+    assert 0.88 <= covered / 200 <= 0.99
+
+
+def test_verdict_thresholds():
+    from evidence import Interval
+    assert verdict(Interval(0, -0.3, -0.1, 3, 10), -0.05, "<") == "holds"
+    assert verdict(Interval(0, -0.3, -0.1, 3, 10), -0.2, "<") == "inconclusive"
+    assert verdict(Interval(0, 0.1, 0.3, 3, 10), 0.0, ">") == "holds"
+    assert verdict(Interval(0, -0.3, -0.1, 3, 10), 0.0, ">") == "does not hold"
+
+
+def test_the_training_condition_gate(monkeypatch):
+    """A trained model that Wanda barely hurts (< 10%) makes the training-conditions cell inconclusive, whatever the
+    numbers say."""
+    spec = next(c for c in claims.CLAIMS if c.id == "training-conditions")
+    rows = []
+    for recipe in ("opt_relu", "opt_tanh"):
+        model = f"trained:{recipe}-x"
+        rows += [dict(_row("dense", [2.0] * 8, model=model), recipe=recipe),
+                 dict(_row("wanda", [2.02] * 8, model=model), recipe=recipe),
+                 dict(_row("stade_all", [2.01] * 8, model=model), recipe=recipe)]
+    result = claims.evaluate_cell(spec, spec.cells[0], rows)
+    assert result["verdict"] == "inconclusive" and "did not learn enough" in result["note"]
+
+
+def test_every_claim_has_its_parts():
+    ids = [c.id for c in claims.CLAIMS]
+    assert len(ids) == len(set(ids)) >= 25
+    for c in claims.CLAIMS:
+        assert (ROOT / c.script).is_file(), c.script
+        assert c.criterion and c.paper_value and c.statement
+        assert c.cells or c.kind == "measured", c.id
+        for cell in c.cells:
+            assert cell.sense in ("<", ">")
+
+
+def test_pipeline_rows_keep_per_window_nlls_that_reproduce_the_perplexity(llama_dir, corpus_file):
+    from methods import PruneConfig, run
+
+    spec = f"text:{corpus_file}"
+    row = run(PruneConfig(model=str(llama_dir), method="wanda", calib=spec, eval=(spec,), nsamples=4, seqlen=32,
+                          eval_windows=5, device="cpu"), progress=False)
+    windows = row["ppl_windows"][spec]
+    assert len(windows["nll"]) == 5 == len(windows["tokens"])
+    mean = sum(n * t for n, t in zip(windows["nll"], windows["tokens"])) / sum(windows["tokens"])
+    assert math.exp(mean) == pytest.approx(row["ppl"][spec], rel=1e-12)
