@@ -137,7 +137,7 @@ ZERO_SHOT = Experiment(
                   _b("wanda", "sparsegpt", patterns=["2:4"])),
     },
     tables=("zero_shot",),
-    base={"tiny": {"zero_shot": "offline"}, "default": {"zero_shot": "offline", "zero_shot_limit": 150},
+    base={"tiny": {"zero_shot": "offline"}, "default": {"zero_shot": "offline", "zero_shot_limit": 100},
           "full": {"zero_shot": "offline", "zero_shot_limit": None}, "paper": {"zero_shot": "paper"}},
     paper_models=("huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf"))
 

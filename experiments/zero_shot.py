@@ -3,8 +3,9 @@ models are compared item by item.
 
 Reproduces the shape of the Wanda paper's Table 2 (dense, magnitude, SparseGPT, Wanda at 50% unstructured, 7 lm-eval
 tasks), STADE's zero-shot table and NeuroAL's zero-shot comparison (full scale).
-  default scale: the offline suite (methods/tasks.py: stade_lastword, stade_nextsent), its first 150 items per task.
-  full scale:    every item of the suite; + STADE, RIA, 2:4, the allocators at 70%.
+  default scale: the offline suite (methods/tasks.py: stade_lastword, stade_nextsent), its first 100 items per task
+                 (the time budget; the claims table shows how wide that leaves a paired difference).
+  full scale:    every item of the suite (~1,600); + STADE, RIA, 2:4, the allocators at 70%.
   paper scale:   the seven tasks from lm-eval's registry (BoolQ, RTE, HellaSwag, WinoGrande, ARC-e/c, OBQA; Hub).
   python experiments/zero_shot.py --scale default
 """
