@@ -118,7 +118,26 @@ def stade_layer_study_table(rows: list[dict]) -> tuple[str, str]:
     return _finish(lines, tex, caption)
 
 
+def _offload_note(rows: list[dict]) -> str:
+    """--offload rows: peak RSS above the process before the model loaded, against the model's float32 size."""
+    parts = []
+    for r in rows:
+        if r.get("offload") and "rss_before_load_mb" in r:
+            above = r["peak_rss_prune_mb"] - r["rss_before_load_mb"]
+            budget = 0.5 * r["model_fp32_mb"] + r["block_activations_mb"]
+            parts.append(f"{r['method']}: peak RSS {above:.0f} MB above the process before loading = "
+                         f"{above / r['model_fp32_mb']:.0%} of the model's float32 size ({r['model_fp32_mb']:.0f} MB; "
+                         f"target: half of it plus one block's activations, {budget:.0f} MB: "
+                         f"{'met' if above <= budget else 'not met'})")
+    in_memory = [r for r in rows if not r.get("offload") and r["method"] == "wanda" and "rss_before_load_mb" in r]
+    if parts and in_memory:
+        r = in_memory[0]
+        parts.append(f"in memory, wanda: {r['peak_rss_prune_mb'] - r['rss_before_load_mb']:.0f} MB")
+    return (" Offloading (--offload disk): " + "; ".join(parts) + ".") if parts else ""
+
+
 def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
+    rows = list({r["method"]: r for r in rows}.values())  # a re-measurement (--force) replaces the method's row
     if not rows:
         return "", ""
     r0 = rows[0]
@@ -145,7 +164,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                "for a sequential one-shot method is 2x (one statistics pass and one recompute pass per block). "
                "'other': capture, gradients (Pruner-Zero), allocator search. 'solve' is the Wanda paper's pruning "
                f"time (metric + mask + update): {paper.get('wanda', '?')} s (Wanda) vs {paper.get('sparsegpt', '?')} s "
-               f"(SparseGPT) for LLaMA-7B on an A100 in the paper; SparseGPT/Wanda solve ratio {ratio} here.")
+               f"(SparseGPT) for LLaMA-7B on an A100 in the paper; SparseGPT/Wanda solve ratio {ratio} here. "
+               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs." + _offload_note(rows))
     return _finish(lines, tex, caption)
 
 

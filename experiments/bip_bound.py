@@ -70,7 +70,7 @@ def main(argv=None):
     if args.dry_run:
         print(f"{NAME}: blocks {BLOCKS[args.scale]}, {CHANNELS[args.scale]} channels, scorers {scorers}")
         return
-    from methods.engine import BlockRunner
+    from methods.stream import BlockRunner
     from methods.models import load_model
     from methods.pipeline import calibration_ids
     from methods.results import append_rows, provenance

@@ -92,10 +92,13 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         for name in [m for opt in (args.methods, args.add_method) if opt for m in opt.split(",") if m]:
-            method, _, allocator = name.partition("+")  # pruning_cost takes "method+allocator"
+            name, _, offload = name.partition("@")  # pruning_cost takes "method+allocator@offload"
+            method, _, allocator = name.partition("+")
             METHODS[method]
             if allocator:
                 ALLOCATORS[allocator]
+            if offload and offload not in ("cpu", "disk"):
+                raise ValueError(f"{name}@{offload}: the offload mode after @ must be cpu or disk")
         args.method_kwargs = {}
         for item in args.method_args:
             method, sep, rest = item.partition(":")

@@ -126,7 +126,7 @@ def train(recipe: str, size: dict, corpus: str, progress: bool = True, seed: int
 def input_centring(model_spec: str, corpus: str, seqlen: int) -> dict[str, dict]:
     """Per layer (name within a block): the median over blocks of its inputs' centring (methods.stats)."""
     from methods.data import calibration_samples
-    from methods.engine import dense_statistics
+    from methods.stream import dense_statistics
     from methods.models import load_model
 
     loaded = load_model(model_spec, device="cpu")

@@ -53,7 +53,7 @@ def run_fields(config, others: tuple[str, ...] = ()) -> dict:
 @torch.no_grad()
 def measure(config, progress: bool, others: tuple[str, ...] = ()) -> dict:
     from methods.data import calibration_samples
-    from methods.engine import dense_statistics
+    from methods.stream import dense_statistics
     from methods.models import load_model
     from methods.results import provenance, run_key
 

@@ -35,6 +35,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zero-shot", "--zero_shot", default=None,
                    help="lm-eval zero-shot tasks: offline (the embedded suite) | paper (the papers' 7 tasks, Hub) | "
                         "task1,task2")
+    p.add_argument("--offload", default=None, choices=["cpu", "disk"],
+                   help="keep the decoder blocks off --device (in CPU memory, or memory-mapped on disk) and move one "
+                        "block at a time onto it: models larger than the device (accelerate's offloading)")
     p.add_argument("--output", default=None, help="append the JSON result row to this .jsonl file")
     p.add_argument("--online", action="store_true", help="allow Hugging Face Hub downloads")
     p.add_argument("--no-progress", action="store_true")
@@ -67,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--propagate", default="pruned", choices=["pruned", "dense"],
                        help="feed the next block the pruned block's outputs (papers) or the dense ones")
     prune.add_argument("--save", default=None, help="write the pruned model as a Hugging Face directory (new)")
+    prune.add_argument("--offload-folder", "--offload_folder", default=None,
+                       help="--offload disk: where the pruned blocks are written (default: a temporary folder)")
     prune.add_argument("--allow-nonfinite", action="store_true",
                        help="record NaN/inf weights, statistics or losses instead of stopping (research; recorded)")
     ev = sub.add_parser("eval", help="evaluate a dense or saved model")
@@ -145,7 +150,8 @@ def _prune(args) -> tuple[dict, int]:
         seqlen=args.seqlen, seed=args.seed, eval=_corpora(args), eval_seqlen=args.eval_seqlen,
         eval_windows=_windows(args.eval_windows), eval_bos=args.eval_bos, propagate=args.propagate,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, revision=args.revision,
-        zero_shot=args.zero_shot, threads=args.threads, allow_nonfinite=args.allow_nonfinite)
+        zero_shot=args.zero_shot, threads=args.threads, allow_nonfinite=args.allow_nonfinite, offload=args.offload,
+        offload_folder=args.offload_folder)
     row = methods.run(config, save=args.save, progress=not args.no_progress)
     return row, 1 if row.get("save_error") else 0
 
@@ -189,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
                                     max_windows=_windows(args.eval_windows), batch_size=args.batch_size,
                                     device=args.device, dtype=args.dtype, revision=args.revision,
                                     progress=not args.no_progress, zero_shot_tasks=args.zero_shot,
-                                    bos=args.eval_bos, threads=args.threads), 0
+                                    bos=args.eval_bos, threads=args.threads, offload=args.offload), 0
     except (KeyError, ValueError, OSError, RuntimeError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {msg}", file=sys.stderr)

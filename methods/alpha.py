@@ -20,6 +20,7 @@ import torch
 
 from .base import Allocation, AllocationContext, Allocator, register_allocator
 from .blocks import find_blocks, find_linears
+from .offload import onloaded
 
 
 @torch.no_grad()
@@ -60,10 +61,11 @@ def allocate_alpha(ctx: AllocationContext) -> Allocation:
     _, blocks = find_blocks(ctx.model)
     keys, sizes, alphas = [], [], []
     for b, block in enumerate(blocks):
-        for name, layer in find_linears(block).items():
-            keys.append(f"{b}.{name}")
-            sizes.append(layer.weight.numel())
-            alphas.append(alpha_peak(layer.weight))
+        with onloaded(block):
+            for name, layer in find_linears(block).items():
+                keys.append(f"{b}.{name}")
+                sizes.append(layer.weight.numel())
+                alphas.append(alpha_peak(layer.weight))
     metric = torch.tensor(alphas, dtype=torch.float64)
     if mapping == "block_wise":
         block_of = torch.tensor([int(k.split(".", 1)[0]) for k in keys])

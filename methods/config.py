@@ -10,6 +10,7 @@ from .data import BOS_MODES, get_corpus
 from .evaluate import check_zero_shot_spec
 from .masks import Pattern, check_sparsity
 from .models import EMBEDDED, resolve_device, resolve_dtype
+from .offload import MODES as OFFLOAD_MODES
 from .structured import check_ratio
 from .synthesis import GENERATED
 
@@ -46,6 +47,8 @@ class PruneConfig:
     eval_data_files: Optional[dict] = field(default=None)
     threads: Optional[int] = None  # CPU threads (torch.set_num_threads); fixed by the scale presets, recorded
     allow_nonfinite: bool = False  # record NaN/inf weights, statistics or losses instead of stopping (research)
+    offload: Optional[str] = None  # "cpu" | "disk": decoder blocks stay off the device, one at a time on it
+    offload_folder: Optional[str] = None  # where --offload disk writes pruned blocks (default: a temporary folder)
 
     @property
     def bound_method(self):
@@ -71,6 +74,7 @@ class PruneConfig:
         else:
             self._validate_weights(method, allocator)
         self._validate_run()
+        self._validate_offload(method)
         return self._validate_data()
 
     def _validate_weights(self, method, allocator) -> None:
@@ -122,6 +126,25 @@ class PruneConfig:
             raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
         resolve_dtype(self.dtype, resolve_device(self.device))
 
+    def _validate_offload(self, method) -> None:
+        if self.offload is None:
+            if self.offload_folder is not None:
+                raise ValueError("--offload-folder is where --offload disk keeps pruned blocks; pass --offload disk")
+            return
+        if self.offload not in OFFLOAD_MODES:
+            raise ValueError(f"--offload must be one of {', '.join(OFFLOAD_MODES)}; got {self.offload!r}")
+        if method.kind == "structured":
+            raise ValueError(f"--offload prunes weights in place; structured method {method.name!r} changes the "
+                             "blocks' shapes, so it runs without --offload")
+        if "grad" in method.all_needs:
+            raise ValueError(f"method {method.name!r} needs gradients of the whole model at once (a backward pass), "
+                             "which --offload cannot hold; run it without --offload")
+        if self.model.startswith("random:"):
+            raise ValueError("--offload streams weights from a checkpoint on disk; a random: model has none (save it "
+                             "with save_pretrained and pass the folder)")
+        if self.offload == "cpu" and self.offload_folder is not None:
+            raise ValueError("--offload-folder is for --offload disk; --offload cpu keeps the blocks in CPU memory")
+
     def _validate_data(self) -> "PruneConfig":
         if self.needs_calibration:
             if self.calib in GENERATED:
@@ -144,9 +167,10 @@ class PruneConfig:
         return METHODS[self.method].uses_data or ALLOCATORS[self.allocator].needs_data
 
     def defining_fields(self) -> dict[str, Any]:
-        """The fields that change results (not the device, batch size, thread count or the non-finite escape)."""
+        """The fields that change results (not the device, batch size, thread count, offloading or the non-finite
+        escape)."""
         out = asdict(self)
-        for k in ("device", "batch_size", "threads", "allow_nonfinite"):
+        for k in ("device", "batch_size", "threads", "allow_nonfinite", "offload", "offload_folder"):
             out.pop(k)
         # unset optional fields stay out of the key, so the key only names what the run actually sets
         for name in ("allocator_args", "zero_shot", "zero_shot_limit", "calib_args", "layers", "method_args"):

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .offload import execution_device
 from .stats import NonFiniteError
 
 
@@ -169,7 +170,7 @@ def zero_shot(model: nn.Module, tokenizer, spec: str, *, batch_size: int = 16, l
     resolved = check_zero_shot_spec(spec)
     tasks = list(resolved.tasks)
     manager = task_manager(resolved.include, resolved.registry)
-    device = next(model.parameters()).device
+    device = execution_device(model)
     logging.getLogger("lm_eval").setLevel(logging.WARNING)
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=str(device))
     out = lm_eval.simple_evaluate(model=lm, tasks=list(tasks), task_manager=manager, num_fewshot=0,

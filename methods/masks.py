@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .offload import stored_tensor  # an --offload model keeps its pruned weights in a weight store
+
 
 @dataclass(frozen=True)
 class Pattern:
@@ -134,8 +136,9 @@ def sparsity_report(layers: dict[str, torch.nn.Linear]) -> dict:
     """Share of exactly-zero weights, per layer and over all given layers (the papers' `check_sparsity`)."""
     per_layer, zeros, total = {}, 0, 0
     for name, layer in layers.items():
-        z = int((layer.weight == 0).sum())
-        n = layer.weight.numel()
+        weight = stored_tensor(layer, "weight")
+        z = int((weight == 0).sum())
+        n = weight.numel()
         per_layer[name] = z / n
         zeros, total = zeros + z, total + n
     return {"overall": zeros / max(total, 1), "per_layer": per_layer, "zeros": zeros, "params": total}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -115,12 +115,13 @@ def _source(spec: str, revision: Optional[str]) -> tuple[str, dict, dict]:
     return spec, ({"revision": revision} if revision else {}), {"model": spec, "revision": revision}
 
 
-def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto",
-               revision: str | None = None) -> LoadedModel:
+def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto", revision: str | None = None,
+               offload: Optional[str] = None, offload_folder: Optional[str] = None) -> LoadedModel:
     """Load a causal LM by spec: "embedded" (SmolLM2-135M), another embedded model by name (gemma3-270m,
     qwen2.5-0.5b), "trained:<name>" (a model the experiments trained from scratch), "random:<family>" (a tiny random
     model, built in memory from a fixed seed), a .gguf file, a local Hugging Face directory, or a Hub id (needs
-    network unless it is in the local Hugging Face cache)."""
+    network unless it is in the local Hugging Face cache). `offload` ("cpu" | "disk", methods/offload.py) keeps the
+    decoder blocks off `device` and streams them through it one at a time."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dev = resolve_device(device)
@@ -131,7 +132,11 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
         return _finish(model, byte_tokenizer(), {"model": spec, "weights": "random init, seed 0"}, dev, torch_dtype)
     path, kwargs, provenance = _source(spec, revision)
     try:
-        if is_structurally_pruned(path):  # per-block sizes differ: from_pretrained cannot build it
+        if offload is not None:
+            from .offload import load_offloaded
+            model = load_offloaded(path, kwargs, torch_dtype, dev, offload, offload_folder)
+            provenance["offload"] = offload
+        elif is_structurally_pruned(path):  # per-block sizes differ: from_pretrained cannot build it
             model = load_structured(path, dtype=torch_dtype)
         else:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, **kwargs)
@@ -158,6 +163,24 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
     return _finish(model, tokenizer, provenance, dev, torch_dtype)
 
 
+def load_tokenizer(spec: str, revision: Optional[str] = None) -> Any:
+    """The tokenizer load_model would return for `spec`, alone."""
+    from transformers import AutoTokenizer
+
+    if spec.startswith(RANDOM):
+        return byte_tokenizer()
+    path, kwargs, _ = _source(spec, revision)
+    return AutoTokenizer.from_pretrained(path, **kwargs)
+
+
+def offload_checkpoint(spec: str, dtype: str = "auto", device: str = "auto", revision: Optional[str] = None) -> str:
+    """The checkpoint an --offload load streams from (for a GGUF, its safetensors copy, written here once)."""
+    from .offload import safetensors_checkpoint
+
+    path, kwargs, _ = _source(spec, revision)
+    return safetensors_checkpoint(path, kwargs, resolve_dtype(dtype, resolve_device(device)))[0]
+
+
 @torch.no_grad()
 def check_causal_decoder(model: nn.Module, vocab: int) -> None:
     """UnsupportedArchitecture unless the model is a causal LM: its logits at a position must not depend on any later
@@ -165,7 +188,7 @@ def check_causal_decoder(model: nn.Module, vocab: int) -> None:
     if getattr(model.config, "is_encoder_decoder", False):
         raise UnsupportedArchitecture(f"{type(model).__name__} is an encoder-decoder model; this project prunes "
                                       "decoder-only causal language models")
-    device = next(model.parameters()).device
+    device = next((p.device for p in model.parameters() if p.device.type != "meta"), torch.device("cpu"))
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, max(2, min(vocab, 1000)), (1, 8), generator=g)
     changed = ids.clone()
@@ -193,8 +216,10 @@ def own_weights(model: nn.Module) -> None:
 def _finish(model: nn.Module, tokenizer: Any, provenance: dict[str, Any], dev: torch.device,
             torch_dtype: torch.dtype) -> LoadedModel:
     find_blocks(model)  # fail early on architectures the engine cannot walk
-    model.to(dev).eval()
-    if dev.type == "cpu":
+    if "offload" not in provenance:  # an offloaded model is placed by accelerate and must not be moved
+        model.to(dev)
+    model.eval()
+    if dev.type == "cpu" and "offload" not in provenance:  # offloaded: nothing outside the blocks is written
         own_weights(model)
     check_causal_decoder(model, len(tokenizer))
     provenance.update({"class": type(model).__name__, "dtype": str(torch_dtype).replace("torch.", ""),

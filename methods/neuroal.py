@@ -32,7 +32,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .base import Allocation, AllocationContext, Allocator, LayerSparsity, Method, register_allocator
-from .engine import BlockRunner, prune_block
+from .engine import prune_block
+from .stream import BlockRunner
+from .offload import onloaded
 from .gradients import gradient_square_sums
 from .stats import NEEDS
 from .masks import Pattern
@@ -135,13 +137,14 @@ def alignment_pass(model: nn.Module, method: Method, calib_ids: torch.Tensor, pl
     runner = BlockRunner(model, calib_ids, batch_size, device)
     total, diffs, consumers = 0.0, {}, {}
     for b, block in enumerate(runner.blocks):
-        dense, _ = runner.run(block, collect=True, needs=method.all_needs & set(NEEDS))
-        saved = _snapshot(dense.linears)
-        try:
-            prune_block(b, dense, method, plan, target, Pattern(), grads)
-            sparse, outs = runner.run(block, collect=True, keep=True)
-        finally:
-            _restore(dense.linears, saved)
+        with onloaded(block):
+            dense, _ = runner.run(block, collect=True, needs=method.all_needs & set(NEEDS))
+            saved = _snapshot(dense.linears)
+            try:
+                prune_block(b, dense, method, plan, target, Pattern(), grads)
+                sparse, outs = runner.run(block, collect=True, keep=True)
+            finally:
+                _restore(dense.linears, saved)
         for name in dense.linears:
             a_d, a_s = _activation(dense.stats[name]), _activation(sparse.stats[name])
             total += misalignment(a_d, a_s)

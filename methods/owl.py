@@ -22,7 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .base import Allocation, AllocationContext, Allocator, register_allocator
-from .engine import BlockRunner
+from .stream import BlockRunner
+from .offload import onloaded
 from .blocks import find_blocks, find_linears
 from .wanda import WANDA
 
@@ -43,8 +44,10 @@ def outlier_ratios(ctx: AllocationContext, M: float) -> list[float]:
     runner = BlockRunner(ctx.model, ctx.calib_ids, ctx.batch_size, ctx.device)
     ratios = []
     for block in tqdm(runner.blocks, desc="OWL outlier ratios", disable=not ctx.progress):
-        collector, outs = runner.run(block, collect=True, keep=True)
-        scores = [WANDA.score(layer.weight.data, collector.stats[name]) for name, layer in collector.linears.items()]
+        with onloaded(block):
+            collector, outs = runner.run(block, collect=True, keep=True)
+            scores = [WANDA.score(layer.weight.data, collector.stats[name])
+                      for name, layer in collector.linears.items()]
         total = sum(s.numel() for s in scores)
         mean = sum(float(s.sum(dtype=torch.float64)) for s in scores) / total
         above = sum(int((s > M * mean).sum()) for s in scores)

@@ -14,11 +14,13 @@ from typing import Any, Iterator, Optional
 
 import torch
 
+from .offload import execution_device
 from .base import ALLOCATORS, AllocationContext, Method
 from .blocks import UnsupportedArchitecture, find_blocks, find_linears, prunable_linears
 from .config import PruneConfig
 from .data import calibration_samples, eval_windows, tokenizer_bos
-from .engine import BlockRunner, check_finite_weights, prune_model
+from .engine import check_finite_weights, prune_model
+from .stream import BlockRunner
 from .evaluate import perplexity, zero_shot
 from .masks import Pattern, sparsity_report
 from .models import LoadedModel, load_model
@@ -65,7 +67,7 @@ def only_layers(model: torch.nn.Module, layers: Optional[str], sparsity: float):
 def _probe_block(loaded: LoadedModel) -> Any:
     """Block 0's statistics collector on a 16-token probe: the execution order, shared inputs and norm-fed layers
     (and, through BlockRunner, the check that the engine's stream equals the model's own forward)."""
-    device = next(loaded.model.parameters()).device
+    device = execution_device(loaded.model)
     ids = torch.randint(0, max(2, min(len(loaded.tokenizer), 1000)), (1, 16), generator=torch.Generator().manual_seed(0))
     runner = BlockRunner(loaded.model, ids, 1, device)
     collector, _ = runner.run(runner.blocks[0], collect=True)
@@ -118,7 +120,7 @@ def evaluate_model(loaded: LoadedModel, corpora: tuple[str, ...], seqlen: int, m
                    bos: str = "every", allow_nonfinite: bool = False) -> dict:
     """Perplexity per corpus (with every window's mean NLL and token count) and, optionally, zero-shot accuracy
     (with every item's result)."""
-    device = next(loaded.model.parameters()).device
+    device = execution_device(loaded.model)
     ppl, windows_out, sizes = {}, {}, {}
     first = tokenizer_bos(loaded.tokenizer)
     for corpus in corpora:
@@ -183,7 +185,7 @@ def prune_loaded(config: PruneConfig, loaded: LoadedModel, calib: Optional[torch
     times): the engine for weights, the structured driver for heads and channels, nothing for the dense row."""
     seconds = {} if seconds is None else seconds
     method = config.bound_method
-    device = next(loaded.model.parameters()).device
+    device = execution_device(loaded.model)
     if method.kind == "structured":
         return _prune_structures(config, method, loaded, calib, device, progress)
     return _prune_weights(config, method, loaded, calib, plan, device, progress, seconds)
@@ -205,7 +207,8 @@ def _run(config: PruneConfig, save: Optional[str], progress: bool, loaded: Optio
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     if loaded is None:
-        loaded = load_model(config.model, device=config.device, dtype=config.dtype, revision=config.revision)
+        loaded = load_model(config.model, device=config.device, dtype=config.dtype, revision=config.revision,
+                            offload=config.offload, offload_folder=config.offload_folder)
     seconds["load"] = time.perf_counter() - t0
     plan = preflight(config, loaded, method, save)
     calib, calib_info = None, None
@@ -260,8 +263,8 @@ def _run(config: PruneConfig, save: Optional[str], progress: bool, loaded: Optio
 def eval_only(model: str, corpora: tuple[str, ...], *, seqlen: int = 512, max_windows: Optional[int] = 80,
               batch_size: int = 4, device: str = "auto", dtype: str = "auto", revision: Optional[str] = None,
               progress: bool = True, zero_shot_tasks: Optional[str] = None, bos: str = "every",
-              threads: Optional[int] = None) -> dict[str, Any]:
-    """Evaluate a dense or saved model; returns a result row."""
+              threads: Optional[int] = None, offload: Optional[str] = None) -> dict[str, Any]:
+    """Evaluate a dense or saved model; returns a result row. `offload`: as PruneConfig.offload."""
     for name, value in (("seqlen", seqlen), ("batch_size", batch_size)):
         if value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -269,7 +272,7 @@ def eval_only(model: str, corpora: tuple[str, ...], *, seqlen: int = 512, max_wi
         raise ValueError(f"eval_windows must be a positive integer (or 0 for all), got {max_windows}")
     with cpu_threads(threads):
         t = time.perf_counter()
-        loaded = load_model(model, device=device, dtype=dtype, revision=revision)
+        loaded = load_model(model, device=device, dtype=dtype, revision=revision, offload=offload)
         check_context(loaded, seqlen)
         load_s = time.perf_counter() - t
         evaluation = evaluate_model(loaded, corpora, seqlen, max_windows, batch_size, progress=progress,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,6 +20,8 @@ import torch
 from torch import nn
 
 from .assets import detach_gguf_quantizer
+from .atomic import atomic_dir
+from .offload import onloaded
 from .blocks import UnsupportedArchitecture, find_blocks
 
 
@@ -79,8 +80,10 @@ def make_biases_persistable(model: nn.Module) -> list[str]:
     have = _bias_modules(model.config)
     for name, module in model.named_modules():
         if name in have and isinstance(module, nn.Linear) and module.bias is None:
-            w = module.weight
-            module.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=w.dtype, device=w.device), requires_grad=False)
+            with onloaded(module):  # an --offload model: the new bias goes into the module's weight store too
+                w = module.weight
+                module.bias = nn.Parameter(torch.zeros(w.shape[0], dtype=w.dtype, device=w.device),
+                                           requires_grad=False)
     return list(plan.flags)
 
 
@@ -113,14 +116,9 @@ def save_model(model: nn.Module, tokenizer: Any, out_dir: str | os.PathLike) -> 
     out = check_save_target(out_dir)
     detach_gguf_quantizer(model)
     make_biases_persistable(model)
-    tmp = out.with_name(f".{out.name}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    if out.exists():
-        out.rmdir()  # empty (check_save_target)
-    os.replace(tmp, out)
+    with atomic_dir(out) as tmp:  # `out` is absent or empty (check_save_target)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
 
 
 def saved_biases(path: str | os.PathLike) -> dict[str, Any]:

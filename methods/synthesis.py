@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .offload import execution_device
 from .atomic import read_json, write_json
 from .paths import cache_dir
 from .registry import Registry
@@ -98,7 +99,7 @@ def prompts(params: SynthesisParams, tokenizer: Any, seed: int) -> list[list[int
 def generate(model: nn.Module, tokenizer: Any, params: SynthesisParams, seed: int,
              progress: bool = True) -> list[torch.Tensor]:
     """Sample one continuation per prompt (batched, KV cache); returns prefix + new ids, padding removed."""
-    device = next(model.parameters()).device
+    device = execution_device(model)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     all_prompts = prompts(params, tokenizer, seed)
     torch.manual_seed(seed)
@@ -124,7 +125,7 @@ def generate(model: nn.Module, tokenizer: Any, params: SynthesisParams, seed: in
 @torch.no_grad()
 def sample_perplexities(model: nn.Module, samples: list[torch.Tensor]) -> list[float]:
     """PPL of each sample under the model: exp of the mean next-token cross-entropy over the sample."""
-    device = next(model.parameters()).device
+    device = execution_device(model)
     out = []
     for ids in samples:
         if len(ids) < 2:

@@ -4,7 +4,7 @@ import torch
 
 from conftest import tiny_llama, tiny_opt
 from methods import ALLOCATORS, METHODS, AllocationContext, PruneConfig, prune_model, run
-from methods.engine import BlockRunner
+from methods.stream import BlockRunner
 from methods.masks import sparsity_report
 from methods.models import find_blocks, prunable_linears
 from methods.neuroal import (BLOCK_GRID, alignment_pass, clip_keep_mean, depth_schedule, exact_row_counts,

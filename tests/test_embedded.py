@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import torch
 
 from methods.assets import corpus_dir
 from methods.data import calibration_samples, eval_windows

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from methods import PruneConfig, run
 from methods.blocks import UnsupportedArchitecture, find_blocks
-from methods.engine import _run_block, capture_block_inputs, verify_stream
+from methods.stream import _run_block, capture_block_inputs, verify_stream
 from methods.models import byte_tokenizer
 from methods.random_models import RANDOM_FAMILIES, random_model
 

@@ -52,7 +52,6 @@ def test_scores_against_brute_force():
 def test_stade_star_ranks_like_wanda():
     """W^2 (Var + mu^2) with the unbiased variance differs from Wanda's W^2 E[x^2] only by N/(N-1) on Var."""
     x = _inputs(n=20000)
-    W = _layer(d_in=32, d_out=64).weight.data
     stats = _stats(x)
     m_star = prune_layer(copy.deepcopy(_layer(32, 64)), METHODS["stade_star"], stats, 0.5, Pattern())
     m_wanda = prune_layer(copy.deepcopy(_layer(32, 64)), METHODS["wanda"], stats, 0.5, Pattern())

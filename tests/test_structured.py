@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import tiny_llama, tiny_opt
-from methods.engine import BlockRunner
+from methods.stream import BlockRunner
 from methods import METHODS as STRUCTURED
 from methods.structured import (block_output_change, discover_units, head_dim_of, load_structured,
                                 prune_structured, remove_units)

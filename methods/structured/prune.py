@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from ..base import Method
 from ..blocks import find_blocks
-from ..engine import BlockRunner, dense_statistics
+from ..stream import BlockRunner, dense_statistics
 from .allocation import PLANS, check_ratio, global_plan
 from .removal import remove_units
 from .scores import BlockScores, score_block
