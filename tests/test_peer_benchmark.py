@@ -1,0 +1,40 @@
+"""experiments/peer_benchmark.py's bookkeeping (the benchmark itself needs the peer's own environment): ratios are
+ours / peer of the per-side minimum over runs, and a peer that cannot be installed skips with a message."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import peer_benchmark as pb  # noqa: E402
+
+
+class _Args:
+    scale, repeat, model_name = "default", 2, "embedded"
+
+
+def test_ratios_are_ours_over_peer_of_each_sides_minimum():
+    sides = {"ours": [{"cpu_s": 10.0, "peak_rss_mb": 900, "prune_s": 6.0}, {"cpu_s": 8.0, "peak_rss_mb": 950,
+                                                                          "prune_s": 5.0}],
+             "peer": [{"cpu_s": 16.0, "peak_rss_mb": 1000, "prune_s": 9.0, "version": "0.14.0.1"},
+                      {"cpu_s": 20.0, "peak_rss_mb": 1200, "prune_s": 10.0, "version": "0.14.0.1"}]}
+    row = pb.summary(("sparsegpt", "2:4"), sides, {"ppl": 40.0}, {"ppl": 40.4}, _Args())
+    assert row["method"] == "sparsegpt 2:4" and row["runs"] == 2
+    assert row["ratios"]["time"] == 8.0 / 16.0 and row["ratios"]["rss"] == 900 / 1000
+    assert row["ratios"]["prune_wall"] == 5.0 / 9.0 and abs(row["ratios"]["ppl"] - 40.0 / 40.4) < 1e-12
+    assert row["peer"]["version"] == "0.14.0.1" and len(row["all_runs"]["peer"]) == 2
+
+
+def test_a_peer_that_cannot_be_installed_is_skipped_with_a_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("STADE_CACHE_DIR", str(tmp_path))
+
+    def no_index(cmd, **kwargs):
+        if "pip" in cmd:
+            raise subprocess.CalledProcessError(1, cmd)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(pb.subprocess, "run", no_index)
+    assert pb.peer_python() is None
+    assert "skipped" in capsys.readouterr().out
+    assert not list(tmp_path.rglob(".installed"))  # a failed install is not remembered as done
