@@ -24,7 +24,7 @@ PRESETS = {"tiny": dict(model="random:llama", nsamples=2, seqlen=64),
 def layer_statistics(model_spec: str = "embedded", nsamples: int = 8, seqlen: int = 512, calib: str = "enwiki_excerpt",
                      device: str = "cpu") -> list[dict]:
     from methods.data import calibration_samples
-    from methods.engine import dense_statistics
+    from methods.stream import dense_statistics
     from methods.models import load_model
 
     loaded = load_model(model_spec, device=device)
