@@ -4,7 +4,8 @@
 #   bash run_all.sh --scale full       # every grid point, 5 seeds, three families: many CPU hours (README time table)
 #   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
-#   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis, peer_benchmark)
+#   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis, and the optional
+#                                                        # benchmarks peer_benchmark and reproducibility)
 #   bash run_all.sh --add-method ria   # a new baseline beside Wanda (Wanda-sp) in every experiment's grid
 # The stages are the experiments of experiments/specs.py, in order, then the theory checks and the analysis. Every
 # stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished by running
@@ -26,7 +27,8 @@ done
 case "$SCALE" in tiny|default|full|paper) ;; *) echo "error: --scale must be tiny, default, full or paper" >&2; exit 2 ;; esac
 SPECS="python3 experiments/specs.py"  # pure Python: runs before the virtual environment exists
 read -r -a EXPERIMENTS <<< "$($SPECS stages --scale "$SCALE")"
-KNOWN="${EXPERIMENTS[*]} peer_benchmark theory analysis"
+read -r -a OPTIONAL <<< "$($SPECS optional --scale "$SCALE")"  # benchmarks run only when named with --only
+KNOWN="${EXPERIMENTS[*]} ${OPTIONAL[*]-} theory analysis"
 IFS=, read -r -a ONLY_LIST <<< "$ONLY"
 for name in ${ONLY_LIST[@]+"${ONLY_LIST[@]}"}; do
   case " $KNOWN " in *" $name "*) ;;
@@ -34,9 +36,11 @@ for name in ${ONLY_LIST[@]+"${ONLY_LIST[@]}"}; do
 done
 selected() { [ -z "$ONLY" ] || case ",$ONLY," in *",$1,"*) true ;; *) false ;; esac; }
 stages=()
-for e in "${EXPERIMENTS[@]}" peer_benchmark; do
-  if [ "$e" = peer_benchmark ] && { [ -z "$ONLY" ] || ! selected "$e"; }; then continue; fi  # optional: --only
+for e in "${EXPERIMENTS[@]}"; do
   if selected "$e"; then stages+=("$e"); fi
+done
+for e in ${OPTIONAL[@]+"${OPTIONAL[@]}"}; do
+  if [ -n "$ONLY" ] && selected "$e"; then stages+=("$e"); fi
 done
 EXTRA=()
 if [ "$SCALE" = paper ]; then

@@ -246,9 +246,11 @@ SPEEDUP = Experiment("structured_speedup", "tokens/s of structurally pruned mode
                      method_axis="wanda_sp")
 PEER = Experiment("peer_benchmark", "ours vs llm-compressor 0.14: time, memory, perplexity (benchmark)",
                   tables=("peer_benchmark",), method_axis="", scales=("default",), optional=True)
+REPRO = Experiment("reproducibility", "significant digits a rerun reproduces of the committed rows, at 1 and 2 threads",
+                   tables=("reproducibility",), method_axis="", scales=("default",), optional=True)
 
 EXPERIMENTS: tuple[Experiment, ...] = (CORPORA, MAIN, OWL, NEUROAL, ZERO_SHOT, COST, OUTLIERS, GROUP, UPDATE, SAMPLES,
-                                       SOURCE, BOUND, BIP, SPEEDUP, TRAINING, LAYERS, PEER)
+                                       SOURCE, BOUND, BIP, SPEEDUP, TRAINING, LAYERS, PEER, REPRO)
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
 
@@ -266,12 +268,14 @@ def models_needed(scale: str) -> list[str]:
 
 def main(argv: Optional[list[str]] = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["stages", "models", "show"])
+    p.add_argument("what", choices=["stages", "optional", "models", "show"])
     p.add_argument("name", nargs="?")
     p.add_argument("--scale", default="default", choices=SCALES)
     args = p.parse_args(argv)
     if args.what == "stages":
         print(" ".join(stages(args.scale)))
+    elif args.what == "optional":  # run only when named with run_all.sh --only
+        print(" ".join(sorted(set(stages(args.scale, include_optional=True)) - set(stages(args.scale)))))
     elif args.what == "models":
         print(",".join(models_needed(args.scale)))
     else:

@@ -1,5 +1,6 @@
-"""experiments/peer_benchmark.py's bookkeeping (the benchmark itself needs the peer's own environment): ratios are
-ours / peer of the per-side minimum over runs, and a peer that cannot be installed skips with a message."""
+"""The optional benchmarks' bookkeeping (the benchmarks themselves are measurements, not tests): the peer benchmark's
+ratios are ours / peer of the per-side minimum over runs and a peer that cannot be installed skips with a message;
+the reproducibility study counts significant digits correctly."""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import peer_benchmark as pb  # noqa: E402
+import reproducibility  # noqa: E402
 
 
 class _Args:
@@ -38,3 +40,11 @@ def test_a_peer_that_cannot_be_installed_is_skipped_with_a_message(tmp_path, mon
     assert pb.peer_python() is None
     assert "skipped" in capsys.readouterr().out
     assert not list(tmp_path.rglob(".installed"))  # a failed install is not remembered as done
+
+
+def test_significant_digits():
+    assert reproducibility.digits(35.12, 35.12) == 16
+    assert reproducibility.digits(35.12, 35.53) == 2  # the issue's SparseGPT example: 1.2% apart, "2 digits"
+    assert reproducibility.digits(37.486539, 37.486541) == 7
+    assert reproducibility.digits(1.0, 2.0) == 0
+    assert reproducibility.digits(100.0, 100.0 + 1e-12) == 14
