@@ -294,3 +294,22 @@ def reproducibility_table(rows: list[dict]) -> tuple[str, str]:
                f"{(old.get('machine') or {}).get('cpu', '?')} at {old.get('threads') or '?'} threads, rerun on "
                f"{new.get('cpu', '?')}; 16 digits = the same double (experiments/reproducibility.py).")
     return _finish(lines, tex, caption)
+
+
+def embedded_models_table(rows: list[dict]) -> tuple[str, str]:
+    """The models of the default scale, measured on their dense rows: size, load and evaluation time, perplexity."""
+    dense = [r for r in rows if r["method"] == "dense"]
+    if not dense:
+        return "", ""
+    lines, tex = _header(["model", "class", "parameters", "float32 MB", "load s", "eval s", "BOS per window",
+                          "dense ppl"])
+    for r in dense:
+        m, sizes = r["model"], next(iter((r.get("eval_sizes") or {}).values()), {})
+        _emit(lines, tex, f"`{m['model']}`", [m.get("class", "?"), f"{m['params'] / 1e6:.0f}M",
+                                              f"{m['params'] * 4 / 2**20:.0f}", f"{r['seconds']['load']:.1f}",
+                                              f"{r['seconds']['eval']:.1f}", sizes.get("bos", "?"),
+                                              f"{_ppl(r):.2f}"])
+    caption = (_eval_text(dense[0]) + "; the dense rows of results/main_perplexity.jsonl (load: from the cached "
+               "safetensors; eval: the windows above, on this machine's CPU threads). 'BOS per window': whether each "
+               "evaluation window starts with the tokenizer's BOS (tokenizers that add one, such as Gemma's).")
+    return _finish(lines, tex, caption)
