@@ -181,7 +181,8 @@ SOURCE = Experiment(
     "calibration_source", "Ji et al. 2024, main table: calibration source vs pruning method",
     grids={
         "tiny": (_b("dense"), _b("wanda", sources=["synthetic", "random"])),
-        "default": (_b("dense"), _b("wanda", "sparsegpt", sparsities=[0.7], sources=_SOURCES)),
+        "default": (_b("dense"), _b("wanda", "sparsegpt", sparsities=[0.7], sources=_SOURCES),
+                    _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:2])),
         "full": (_b("dense"), _b("wanda", "sparsegpt", sparsities=[0.5, 0.7], sources=_SOURCES[:3], seeds=FULL_SEEDS),
                  _b("wanda", "sparsegpt", sparsities=[0.5, 0.7], sources=["random"]),
                  _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:3], seeds=FULL_SEEDS),
