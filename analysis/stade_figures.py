@@ -19,21 +19,32 @@ INPUTS = {"training_conditions": ["training_conditions", "training_conditions_tr
 VARIANTS = {"stade_all": ("tab:red", "STADE (compensated)"), "stade_all_nocomp": ("tab:gray", "W²Var, no compensation")}
 
 
-def _relative(rows: list[dict], group_key) -> dict:
-    """group -> {method: ppl / Wanda's ppl - 1} for the STADE variants."""
-    ppl = {(group_key(r), r["method"]): next(iter(r["ppl"].values())) for r in rows if r["method"] != "dense"}
-    out = {}
-    for (group, method), value in ppl.items():
-        if method in VARIANTS and (group, "wanda") in ppl:
-            out.setdefault(group, {})[method] = 100 * (value / ppl[(group, "wanda")] - 1)
+def _relative(rows: list[dict], group_key, pair_key) -> dict:
+    """group -> {method: [100 (ppl / Wanda's ppl - 1) per pair]}: each STADE variant's row against the Wanda row of
+    the same group and pair (the same trained model, the same calibration seed), so seeds are never mixed."""
+    ppl = {(group_key(r), pair_key(r), r["method"]): next(iter(r["ppl"].values())) for r in rows
+           if r["method"] != "dense"}
+    out: dict = {}
+    for (group, pair, method), value in ppl.items():
+        if method in VARIANTS and (group, pair, "wanda") in ppl:
+            out.setdefault(group, {}).setdefault(method, []).append(100 * (value / ppl[(group, pair, "wanda")] - 1))
     return out
 
 
+def _seed(row: dict) -> int:
+    return (row.get("calibration") or {}).get("seed", 0)
+
+
 def _bars(ax, relative: dict, labels: list[str]) -> None:
+    """Mean over pairs, with the range over pairs (seeds, trained models) as an error bar where there are several."""
     width = 0.8 / len(VARIANTS)
     for i, (method, (color, label)) in enumerate(VARIANTS.items()):
         xs = [k + i * width for k in range(len(labels))]
-        ax.bar(xs, [relative[g].get(method, 0.0) for g in relative], width, color=color, label=label)
+        values = [relative[g].get(method, [0.0]) for g in relative]
+        means = [sum(v) / len(v) for v in values]
+        spread = [[m - min(v) for m, v in zip(means, values)], [max(v) - m for m, v in zip(means, values)]]
+        several = any(len(v) > 1 for v in values)
+        ax.bar(xs, means, width, color=color, label=label, yerr=spread if several else None, capsize=2)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks([k + width * (len(VARIANTS) - 1) / 2 for k in range(len(labels))], labels, rotation=20, fontsize=8)
     ax.set_ylabel("perplexity vs Wanda (%), lower = better")
@@ -46,22 +57,27 @@ def training_conditions_figure(rows: list[dict], trained: list[dict]) -> None:
         print("skip training_conditions: no results yet")
         return
     recipe = {t["model"]: t["recipe"] for t in trained}
-    relative = _relative(rows, lambda r: r["model"]["model"])
+    relative = _relative(rows, lambda r: recipe.get(r["model"]["model"], r["model"]["model"]),
+                         lambda r: (r["model"]["model"], _seed(r)))
     fig, (curves, gaps) = plt.subplots(1, 2, figsize=(11, 3.8))
-    for t in trained:
-        curves.plot([p["step"] for p in t["curve"]], [p["loss"] for p in t["curve"]], label=t["recipe"])
+    colors = {name: f"C{i}" for i, name in enumerate(dict.fromkeys(t["recipe"] for t in trained))}
+    for t in trained:  # one curve per trained model; a recipe's training seeds share its colour
+        first = t is next(x for x in trained if x["recipe"] == t["recipe"])
+        curves.plot([p["step"] for p in t["curve"]], [p["loss"] for p in t["curve"]], color=colors[t["recipe"]],
+                    alpha=0.8, label=t["recipe"] if first else None)
     curves.set_xlabel("training step")
     curves.set_ylabel("training loss (nats / byte)")
     curves.legend(fontsize=8)
     curves.grid(alpha=0.3)
     labels = []
-    for model in relative:
-        t = next(x for x in trained if x["model"] == model)
-        centring = max((v["median_mean2_over_var"] for v in t["input_centring"].values() if not v["normalized_input"]),
-                       default=float("nan"))
-        labels.append(f"{recipe[model]}\nmax μ²/Var {centring:.2f}")
+    for name in relative:
+        centring = [v["median_mean2_over_var"] for t in trained if t["recipe"] == name
+                    for v in t["input_centring"].values() if not v["normalized_input"]]
+        labels.append(f"{name}\nmax μ²/Var {max(centring, default=float('nan')):.2f}")
     _bars(gaps, relative, labels)
-    gaps.set_title("50% unstructured; μ²/Var: median over channels, worst non-norm input", fontsize=9)
+    seeds = max(len(v) for g in relative.values() for v in g.values()) if relative else 0
+    gaps.set_title(f"50% unstructured; bars: mean over {seeds} trained model(s) x seed(s), whiskers: range\n"
+                   "μ²/Var: median over channels of the least centred non-norm input", fontsize=8)
     save_figure(fig, "training_conditions")
 
 
@@ -69,11 +85,13 @@ def layer_study_figure(rows: list[dict]) -> None:
     if not any(r["method"] != "dense" for r in rows):
         print("skip stade_layer_study: no results yet")
         return
-    relative = _relative(rows, lambda r: f"{r['config']['layers']} {r['sparsity_target']:.0%}")
+    relative = _relative(rows, lambda r: f"{r['model']['model']}\n{r['config']['layers']} {r['sparsity_target']:.0%}",
+                         _seed)
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(relative)), 3.8))
     _bars(ax, relative, list(relative))
     r0 = next(r for r in rows if r["method"] != "dense")
-    ax.set_title(f"only one layer type pruned, {r0['model']['model']} ({r0['scale']} scale)", fontsize=9)
+    ax.set_title(f"only one layer type pruned ({r0['scale']} scale); whiskers: range over calibration seeds",
+                 fontsize=9)
     save_figure(fig, "stade_layer_study")
 
 
