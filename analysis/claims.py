@@ -205,6 +205,34 @@ def cells_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _family_of(cell_spec) -> Optional[str]:
+    models = {sel.model for sel in cell_spec.select.values()}
+    return next(iter(models)) if len(models) == 1 and "*" not in models else None
+
+
+def families_table() -> str:
+    """Per claim whose cells name a family: the verdict (and cell counts) of each family's cells, per scale."""
+    from claims_spec import FAMILIES
+    head = ["claim"] + [f"{m} ({at})" for at in SCALES_SHOWN for m in FAMILIES]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for claim in CLAIMS:
+        fams = [_family_of(c) for c in claim.cells]
+        if claim.kind == "measured" or len({f for f in fams if f}) < 2:
+            continue
+        cells = []
+        for at in SCALES_SHOWN:
+            result = evaluate(claim, at)
+            for m in FAMILIES:
+                mine = [c for c, f in zip(result["cells"], fams) if f == m]
+                verdict = aggregate(mine) if mine else "–"
+                counts = _counts(mine)
+                cells.append(verdict + (f" ({counts})" if counts and len(mine) > 1 else ""))
+        lines.append(f"| {claim.paper}: {claim.statement} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + ("\n\nThe claims whose cells cover the three families, one column per family and scale "
+                               "(analysis/claims.py); the default scale holds a smoke cell on Gemma-3 and Qwen2.5, the "
+                               "full scale their whole cells.\n")
+
+
 def summary() -> str:
     """One line per claim and the verdict counts at the analysed scale: what run_all.sh prints at the end."""
     verdicts, lines = Counter(), []
@@ -218,10 +246,11 @@ def summary() -> str:
 
 def main() -> None:
     FIGURES.mkdir(exist_ok=True)
-    table, cells = claims_table(), cells_table()
+    table, cells, families = claims_table(), cells_table(), families_table()
     (FIGURES / "claims.md").write_text(table)
     (FIGURES / "claims_cells.md").write_text(cells)
-    update_readme({"claims": table})
+    (FIGURES / "claims_families.md").write_text(families)
+    update_readme({"claims": table, "claims_families": families})
     print("wrote figures/claims.md and figures/claims_cells.md")
     print(summary())
 

@@ -25,6 +25,8 @@ def test_claims_table_is_what_the_readme_embeds():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("<!-- BEGIN claims -->\n", 1)[1].split("<!-- END claims -->", 1)[0]
     assert block == table, "README's claims block is stale: run `python analysis/claims.py`"
+    families = readme.split("<!-- BEGIN claims_families -->\n", 1)[1].split("<!-- END claims_families -->", 1)[0]
+    assert families == claims.families_table(), "README's per-family claims block is stale"
 
 
 def _readme_block(readme: str, name: str) -> str:
