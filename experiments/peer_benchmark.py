@@ -70,7 +70,7 @@ def ours_worker(args: argparse.Namespace) -> None:
     import time
     from dataclasses import replace
 
-    import torch
+    from safetensors.torch import load_file
 
     from methods.models import load_model
     from methods.pipeline import cpu_threads, prune_loaded
@@ -81,7 +81,7 @@ def ours_worker(args: argparse.Namespace) -> None:
                      sparsity=None if pattern != "unstructured" else 0.5, eval=()).validate()
     with cpu_threads(config.threads):
         loaded = load_model(model_dir, device="cpu", dtype="float32")
-        calib = torch.load(calib_path)
+        calib = load_file(calib_path)["input_ids"]
         t = time.perf_counter()
         prune_loaded(replace(config, batch_size=4), loaded, calib, progress=False)
         prune_s = time.perf_counter() - t
@@ -148,7 +148,7 @@ def main(argv=None) -> None:
     args = parse_args(p, argv)
     if args.worker:
         return ours_worker(args)
-    import torch
+    from safetensors.torch import save_file
 
     from methods.models import load_tokenizer, offload_checkpoint
     from methods.data import calibration_samples
@@ -170,8 +170,8 @@ def main(argv=None) -> None:
     calib = calibration_samples(config.calib, load_tokenizer(config.model), config.nsamples, config.seqlen,
                                 config.seed, bos=config.eval_bos)
     with tempfile.TemporaryDirectory() as tmp:
-        calib_path = str(Path(tmp) / "calib.pt")
-        torch.save(calib, calib_path)
+        calib_path = str(Path(tmp) / "calib.safetensors")  # no pickle: a tensor file both sides read
+        save_file({"input_ids": calib.contiguous()}, calib_path)
         for case in todo:
             sides = measure(case, model_dir, calib_path, peer, args, Path(tmp))
             row = summary(case, sides, evaluate(sides["ours"][0]["dir"], args), evaluate(sides["peer"][0]["dir"], args),

@@ -2,7 +2,7 @@
 transformers 5.15-5.17, so it never shares the project's): load the model, prune it on the given calibration ids with
 llm-compressor's Wanda or SparseGPT modifier, save the pruned weights. Imports nothing from this project.
 
-  <peer venv>/bin/python experiments/peer_llmcompressor_worker.py MODEL_DIR CALIB.pt METHOD PATTERN OUT_DIR THREADS
+  <peer venv>/bin/python experiments/peer_llmcompressor_worker.py MODEL_DIR CALIB.safetensors METHOD PATTERN OUT_DIR THREADS
 Prints one JSON line: the in-process pruning seconds and the library's version.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ def main() -> None:
     model_dir, calib_path, method, pattern, out_dir, threads = sys.argv[1:7]
     import torch
     from datasets import Dataset
+    from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import llmcompressor
@@ -25,7 +26,7 @@ def main() -> None:
     torch.set_num_threads(int(threads))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    ids = torch.load(calib_path)
+    ids = load_file(calib_path)["input_ids"]
     calib = Dataset.from_dict({"input_ids": ids.tolist(), "attention_mask": torch.ones_like(ids).tolist()})
     structure = "0:0" if pattern == "unstructured" else pattern
     # the decoder layers as targets (llm-compressor's own sparsity examples): with targets=["Linear"] and

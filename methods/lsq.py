@@ -12,7 +12,9 @@ exact per-row optimum for a fixed mask; SparseGPT's OBS sweep reaches an approxi
 the mask, which is what the ablation compares.
 
 Rows are solved in batches of rows that keep the same number of weights (every row, for the per-row comparison
-group), by a batched LU solve of the gathered H_KK blocks.
+group), by a batched Cholesky solve of the gathered H_KK blocks (SPD by the damping). Not batched LU: with more than
+one thread, MKL's batched getrf in torch 2.13 reports "Parameter 6 was incorrect on entry to SLASWP" and hangs on an
+Intel Xeon (measured: 16 x 768 x 768 already); a block Cholesky rejects falls back to one-thread LU.
 """
 from __future__ import annotations
 
@@ -48,8 +50,22 @@ def least_squares_update(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats
             H_kk = torch.gather(H.index_select(0, kept.reshape(-1)).reshape(len(chunk), k, -1), 2,
                                 kept[:, None, :].expand(len(chunk), k, k))
             rhs = torch.gather(target[chunk], 1, kept)[:, :, None]
-            delta = torch.linalg.solve(H_kk, rhs)[:, :, 0]  # batched LU: several times faster on CPU than Cholesky
-            W[chunk[:, None], kept] += delta.to(W.dtype)
+            W[chunk[:, None], kept] += _spd_solve(H_kk, rhs)[:, :, 0].to(W.dtype)
+
+
+def _spd_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Solve the batched SPD systems A x = b; a matrix that is not numerically SPD is solved by LU, one thread."""
+    L, info = torch.linalg.cholesky_ex(A)
+    x = torch.cholesky_solve(b, L)
+    bad = torch.nonzero(info).flatten()
+    if bad.numel():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # see the module docstring: MKL's multi-threaded batched LU is not safe here
+        try:
+            x[bad] = torch.linalg.solve(A[bad], b[bad])
+        finally:
+            torch.set_num_threads(threads)
+    return x
 
 
 _LSQ_RULE = ("kept weights of every row re-fitted by least squares on the calibration inputs, "

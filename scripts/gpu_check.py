@@ -23,7 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
+try:
+    import torch
+except ImportError:
+    sys.exit("gpu_check: torch is not installed; run `bash scripts/setup_env.sh` first (this check needs a CUDA GPU)")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
