@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
+import weakref
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -187,13 +189,18 @@ def load_offloaded(path: str, kwargs: dict, dtype: torch.dtype, execution_device
         skeleton = AutoModelForCausalLM.from_config(config)
     placement = device_map(skeleton, execution_device, mode)
     del skeleton
-    if mode == "disk" and folder is None:
+    scratch = mode == "disk" and folder is None
+    if scratch:
         folder = tempfile.mkdtemp(prefix="stade-offload-", dir=cache_dir() if cache_dir().is_dir() else None)
     if folder is not None:
         Path(folder).mkdir(parents=True, exist_ok=True)
     return_freed_memory()
-    return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=placement, offload_folder=folder,
-                                                **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, device_map=placement, offload_folder=folder,
+                                                 **kwargs)
+    if scratch:  # our own scratch copy (hundreds of MB): gone with the model or at exit; a user's folder stays
+        weakref.finalize(model, shutil.rmtree, folder, ignore_errors=True)
+        model.offload_scratch_folder = folder
+    return model
 
 
 def execution_device(model: nn.Module) -> torch.device:

@@ -81,6 +81,20 @@ def test_cpu_offload_mode_is_the_in_memory_run_on_a_cpu(checkpoint):
     assert all(torch.equal(reference[n], cpu[n]) for n in reference)
 
 
+def test_disk_offload_scratch_folder_is_removed_with_the_model(checkpoint):
+    """Without --offload-folder the offloaded copy goes to a scratch folder (hundreds of MB at full size): it must
+    not outlive the model."""
+    import gc
+    from pathlib import Path
+
+    loaded = load_model(str(checkpoint), device="cpu", offload="disk")
+    folder = Path(loaded.model.offload_scratch_folder)
+    assert folder.is_dir()
+    del loaded
+    gc.collect()
+    assert not folder.exists()
+
+
 @pytest.mark.parametrize("fields,message", [
     ({"method": "wanda_sp"}, "changes the blocks' shapes"),
     ({"method": "pruner_zero"}, "needs gradients"),
