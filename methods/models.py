@@ -144,9 +144,11 @@ def load_model(spec: str = EMBEDDED, *, device: str = "auto", dtype: str = "auto
     except OSError as err:
         if looks_like_path(spec) or is_local_spec(spec):
             raise ModelLoadError(f"could not load model {spec!r}: {err}") from err
-        hint = (" Hub access is off (HF_HUB_OFFLINE=1): pass --online, or download the model first."
-                if os.environ.get("HF_HUB_OFFLINE") == "1" else "")
-        raise ModelLoadError(f"could not load model {spec!r} from the Hugging Face Hub: {err}.{hint}") from err
+        if os.environ.get("HF_HUB_OFFLINE") == "1":  # transformers' own text is a paragraph about connections
+            raise ModelLoadError(f"model {spec!r} is not in the local Hugging Face cache and Hub access is off "
+                                 "(HF_HUB_OFFLINE=1): pass --online, or download the model first") from None
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelLoadError(f"could not load model {spec!r} from the Hugging Face Hub: {first_line}") from err
     except ValueError as err:
         if "Unrecognized configuration class" in str(err) or "does not recognize this architecture" in str(err):
             raise UnsupportedArchitecture(f"model {spec!r} is not a causal language model transformers can load as one "
