@@ -158,3 +158,17 @@ def test_bad_save_targets_fail_before_any_work(target, tmp_path, llama_dir, corp
             pytest.skip("running as a user that can write anywhere")
     with pytest.raises(ValueError, match="--save"):
         run(_config(llama_dir, corpus_file), save=str(out), progress=False)
+
+
+def test_a_save_that_fails_after_the_work_still_returns_the_row(tmp_path, llama_dir, corpus_file, monkeypatch):
+    """A full disk during --save must not lose the measured row: it comes back with save_error, saved_to empty."""
+    import methods.pipeline as pipeline
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "save_model", full_disk)
+    row = run(_config(llama_dir, corpus_file, eval=(f"text:{corpus_file}",), eval_windows=2), save=str(tmp_path / "o"),
+              progress=False)
+    assert row["saved_to"] is None and "No space left" in row["save_error"]
+    assert all(v > 1 for v in row["ppl"].values())

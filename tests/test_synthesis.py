@@ -120,3 +120,16 @@ def test_prune_with_synthetic_calibration(llama_dir, corpus_file, cache):
     assert row["config"]["calib_args"]["drop"] == 0.2  # resolved defaults are recorded
     with pytest.raises(ValueError, match="generated calibration sources"):
         PruneConfig(calib="enwiki_excerpt", calib_args={"drop": 0.1}).validate()
+
+
+def test_cache_is_keyed_by_the_weights_not_the_model_name(tokenizer, corpus_file, cache):
+    """Two models given the same identity (same path) but different weights must not share a generated set."""
+    source = GENERATED["synthetic"]
+    args = source.resolve_args({"prompt_source": f"text:{corpus_file}", "batch_size": "4", "new_tokens": "32"})
+    same_id = {"model": "/models/same/path"}
+    _, first = source.draw(tiny_llama(seed=3), tokenizer, 3, 40, 0, args, same_id, False)
+    _, second = source.draw(tiny_llama(seed=4), tokenizer, 3, 40, 0, args, same_id, False)
+    assert not first["cache_hit"] and not second["cache_hit"]
+    assert len(list(cache.glob("synthetic/*.json"))) == 2
+    _, third = source.draw(tiny_llama(seed=3), tokenizer, 3, 40, 0, args, same_id, False)
+    assert third["cache_hit"]
