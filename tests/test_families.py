@@ -172,3 +172,21 @@ def test_a_save_that_fails_after_the_work_still_returns_the_row(tmp_path, llama_
               progress=False)
     assert row["saved_to"] is None and "No space left" in row["save_error"]
     assert all(v > 1 for v in row["ppl"].values())
+
+
+def test_family_matrix_script_reports_works_and_refusals(capsys):
+    """scripts/family_matrix.py (the issue-18 table): every operation works on Llama; Qwen2 refuses only the STADE
+    save, in one line."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "family_matrix.py"
+    spec = importlib.util.spec_from_file_location("family_matrix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--families", "llama,qwen2"])
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows["llama"] == ["works"] * len(module.OPERATIONS)
+    refused = [op for op, c in zip(module.OPERATIONS, rows["qwen2"]) if c != "works"]
+    assert refused == ["stade --save"] and "without a bias" in rows["qwen2"][list(module.OPERATIONS).index("stade --save")]
