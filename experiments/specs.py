@@ -72,7 +72,8 @@ MAIN = Experiment(
                     _b(*_CLOSE_50, seeds=DEFAULT_SEEDS), _b("wanda", "dsnot", sparsities=[0.6], seeds=DEFAULT_SEEDS),
                     _b("magnitude", patterns=["2:4"]),
                     _b("wanda", "sparsegpt", "stade_all", "stade_all_nocomp", patterns=["2:4"], seeds=DEFAULT_SEEDS),
-                    _b("dense", "wanda", models=FAMILIES)),  # a smoke cell per other family
+                    _b("dense", "magnitude", models=FAMILIES),  # the other families: the two claims that fit the
+                    _b("wanda", "stade", models=FAMILIES, seeds=DEFAULT_SEEDS)),  # budget (magnitude, STADE vs Wanda)
         "full": (_b("dense"), _b("magnitude", patterns=["unstructured", "2:4", "4:8"]),
                  _b(*_MAIN_50_FULL, seeds=FULL_SEEDS), _b("wanda", "dsnot", sparsities=[0.6], seeds=FULL_SEEDS),
                  _b("wanda", "sparsegpt", "stade", "stade_all", "stade_all_nocomp", "ria", patterns=["2:4", "4:8"],
