@@ -229,8 +229,24 @@ def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
                f"`{zs.get('spec', '')}` ({', '.join(f'{t}: {v} items' for t, v in n.items())}); model "
                f"`{_model(rows[0])}` ({rows[0].get('scale', '?')} scale). Chance: stade_lastword ~0, stade_nextsent "
                "25%. Differences between models, paired per item with intervals: the claims table. The paper column "
-               "is the Wanda paper's LLaMA-7B mean over its 7 tasks (unverified; ordering only).")
+               "is the Wanda paper's LLaMA-7B mean over its 7 tasks (unverified; ordering only)." + _paired_se(rows))
     return _finish(lines, tex, caption)
+
+
+def _paired_se(rows: list[dict]) -> str:
+    """The standard error of the paired per-item difference Wanda - SparseGPT (50%), the noise of that claim."""
+    import numpy as np
+
+    from evidence import item_scores
+
+    pick = {r["method"]: r for r in rows if r["method"] in ("wanda", "sparsegpt") and r["sparsity_target"] == 0.5
+            and r["pattern"] == "unstructured" and r["allocator"] == "uniform"}
+    if len(pick) < 2 or any("items" not in next(iter(r["zero_shot"]["tasks"].values())) for r in pick.values()):
+        return ""
+    diff = item_scores(pick["wanda"])[0] - item_scores(pick["sparsegpt"])[0]
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
+    return (f" Paired standard error of Wanda - SparseGPT (item mean): {se:.1f} points over {len(diff)} items "
+            f"({100 * float(np.mean(diff != 0)):.0f}% of items differ).")
 
 
 STAGE_ORDER_EXTRA = ["setup", "theory"]

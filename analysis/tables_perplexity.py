@@ -85,7 +85,7 @@ def new_baselines_table(rows: list[dict]) -> tuple[str, str]:
     lines, tex = _header(["method"] + [f"ours {c}" for c in cols] + ["published (model, setting, source)"])
     for m in ordered_methods(k[0] for k in means if k[0] != "dense"):
         _emit(lines, tex, m, [_fmt(means.get((m, c))) for c in cols] + ["; ".join(published.get(m, []))])
-    caption = (_eval_text(rows[0]) + ", model `embedded`; (n) = mean over n seeds. The published numbers are other "
+    caption = (_eval_text(rows[0]) + ", model `embedded`; (n) = geometric mean over n calibration seeds. The published numbers are other "
                "models (analysis/paper_numbers.csv); Pruner-Zero's, ADMM's and AlphaPruning's tables could not be "
                "read offline. Comparisons with intervals: the claims table.")
     return _finish(lines, tex, caption)
@@ -184,7 +184,7 @@ def allocator_table(rows: list[dict]) -> tuple[str, str]:
                 key = m if a == "uniform" else f"{m}+{a}"
                 _emit(lines, tex, model, [f"{m} + {a}"] + [_fmt(means.get((model, m, a, c))) for c in cols]
                       + [search, ref.get(key, "")])
-    caption = (_eval_text(pruned[0]) + "; (n) = mean over n seeds; OWL M = 5, lambda = 0.08; AlphaPruning epsilon "
+    caption = (_eval_text(pruned[0]) + "; (n) = geometric mean over n calibration seeds; OWL M = 5, lambda = 0.08; AlphaPruning epsilon "
                "= 0.3, block-wise. The last column is the OWL README's LLaMA-7B WikiText-2 table at 70% "
                "(analysis/paper_numbers.csv): a different model and corpus. NeuroAL's lambdas per row are in "
                "row['allocation']; the NeuroAL and AlphaPruning repositories ship no result tables.")

@@ -86,7 +86,7 @@ MAIN = Experiment(
                                   "stade_all_nocomp", "stade_star", "ria", "dsnot", "pruner_zero",
                                   patterns=["unstructured", "2:4", "4:8"])),
     },
-    tables=("main_perplexity", "new_baselines", "embedded_models"), figures=(),
+    tables=("main_perplexity", "new_baselines", "embedded_models", "noise"), figures=(),
     paper_models=("huggyllama/llama-7b", "meta-llama/Llama-2-7b-hf", "facebook/opt-125m", "Qwen/Qwen3-1.7B"))
 
 # -------------------------------------------------------------------------------------------------- allocators

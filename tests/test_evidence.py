@@ -164,3 +164,30 @@ def test_pipeline_rows_keep_per_window_nlls_that_reproduce_the_perplexity(llama_
     assert len(windows["nll"]) == 5 == len(windows["tokens"])
     mean = sum(n * t for n, t in zip(windows["nll"], windows["tokens"])) / sum(windows["tokens"])
     assert math.exp(mean) == pytest.approx(row["ppl"][spec], rel=1e-12)
+
+
+def test_noise_table_on_hand_built_windows():
+    """Two seeds of Wanda and SparseGPT with known per-window NLLs: the paired SD and the resolved gap are exact."""
+    import math
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
+    from noise_table import noise_table
+
+    base = [2.0, 2.5, 3.0, 3.5]
+    diffs = {0: [0.1, -0.1, 0.1, -0.1], 1: [0.3, 0.1, 0.3, 0.1]}  # sd 0.11547 each
+
+    def row(method, seed, nll):
+        return {"method": method, "sparsity_target": 0.5, "pattern": "unstructured", "allocator": "uniform",
+                "model": {"embedded": "smollm2-135m"}, "config": {"seed": seed}, "calibration": {"seed": seed},
+                "ppl_windows": {"wiki_vital": {"nll": nll}}}
+
+    rows = [row("wanda", s, base) for s in (0, 1)]
+    rows += [row("sparsegpt", s, [b + d for b, d in zip(base, diffs[s])]) for s in (0, 1)]
+    md, _ = noise_table(rows)
+    line = next(x for x in md.splitlines() if x.startswith("| sparsegpt"))
+    cells = [c.strip() for c in line.split("|")[1:-1]]
+    sd = (sum((d - 0) ** 2 for d in diffs[0]) / 3) ** 0.5
+    assert cells[5] == f"{sd:.3f}"
+    assert cells[6] == f"{100 * (math.exp(1.96 * sd / 2) - 1):.1f}%"
