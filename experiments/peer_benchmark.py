@@ -5,8 +5,9 @@ llm-compressor runs in its own virtual environment under the cache (<cache>/peer
 on first use from PyPI, with the project's torch pin), never in the project's: it pins transformers 5.15-5.17. Each
 side runs in a fresh process that loads the model, reads the calibration ids, prunes and saves the pruned weights;
 the sides alternate (ours, peer, ours, peer: drift of a shared machine hits both) and per side the minimum over runs
-of the whole process's CPU seconds and peak RSS (wait4) is kept, with the in-process pruning seconds. Both pruned
-models are then evaluated by this project's evaluator on the scale's windows. Ratios are ours / peer.
+of the whole process's CPU seconds (wait4) and peak RSS (the child's own VmHWM) is kept, with the in-process
+pruning seconds. Both pruned models are then evaluated by this project's evaluator on the scale's windows. Ratios
+are ours / peer.
 A benchmark, not a test: rows in results/peer_benchmark.jsonl; `bash run_all.sh --only peer_benchmark` runs it, and
 if the peer cannot be installed (no PyPI) it is skipped with a message.
   python experiments/peer_benchmark.py [--repeat 2] [--force]
@@ -62,7 +63,10 @@ def run_child(cmd: list[str]) -> tuple[dict, float, float]:
         out.seek(0), err.seek(0)
         if proc.returncode:
             sys.exit(f"[{NAME}] {' '.join(map(str, cmd[:3]))} failed:\n{err.read()[-3000:]}")
-        return json.loads(out.read().strip().splitlines()[-1]), *_usage(usage)
+        result = json.loads(out.read().strip().splitlines()[-1])
+        cpu_s, wait4_rss = _usage(usage)
+        # the child's own VmHWM: wait4's maxrss is floored by this (parent) process's high-water mark
+        return result, cpu_s, result.get("peak_rss_mb", wait4_rss)
 
 
 def ours_worker(args: argparse.Namespace) -> None:
@@ -86,7 +90,13 @@ def ours_worker(args: argparse.Namespace) -> None:
         prune_loaded(replace(config, batch_size=4), loaded, calib, progress=False)
         prune_s = time.perf_counter() - t
         save_model(loaded.model, loaded.tokenizer, out_dir)
-    print(json.dumps({"prune_s": prune_s}))
+    print(json.dumps({"prune_s": prune_s, "peak_rss_mb": own_peak_rss_mb()}))
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM of its address space; see the peer worker for why not wait4's)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 def measure(case: tuple[str, str], model_dir: str, calib_path: str, peer: Path, args, tmp: Path) -> dict:

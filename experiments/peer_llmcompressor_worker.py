@@ -46,7 +46,14 @@ def main() -> None:
     prune_s = time.perf_counter() - t
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    print(json.dumps({"prune_s": prune_s, "version": llmcompressor.__version__}))
+    print(json.dumps({"prune_s": prune_s, "version": llmcompressor.__version__, "peak_rss_mb": own_peak_rss_mb()}))
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM of its address space). wait4's ru_maxrss is not: Linux carries the
+    parent's high-water mark into a child across fork/vfork + exec, so a parent that grew first floors it."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 
 
 if __name__ == "__main__":

@@ -48,3 +48,17 @@ def test_significant_digits():
     assert reproducibility.digits(37.486539, 37.486541) == 7
     assert reproducibility.digits(1.0, 2.0) == 0
     assert reproducibility.digits(100.0, 100.0 + 1e-12) == 14
+
+
+def test_run_child_reports_the_childs_own_peak_not_the_parents():
+    """Linux carries the parent's RSS high-water mark into a child across exec, so wait4's ru_maxrss of a small
+    child is floored by a large parent; run_child must report the child's own VmHWM."""
+    import sys
+
+    ballast = bytearray(400 * 2**20)  # the parent grows first, as the benchmark does after its evaluations
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    code = ("import json, sys; sys.path.insert(0, %r); from peer_benchmark import own_peak_rss_mb; "
+            "print(json.dumps({'peak_rss_mb': own_peak_rss_mb()}))" % str(pb.ROOT / "experiments"))
+    _, cpu_s, rss_mb = pb.run_child([sys.executable, "-c", code])
+    assert rss_mb < 300 and cpu_s >= 0
+    del ballast
