@@ -91,6 +91,16 @@ def new_baselines_table(rows: list[dict]) -> tuple[str, str]:
     return _finish(lines, tex, caption)
 
 
+def _allocator_args(rows: list[dict]) -> str:
+    """The allocators' arguments as the rows record them (never typed here): 'owl M=5.0, lambda=0.08; ...'."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        args = (r.get("config") or {}).get("allocator_args") or {}
+        if r["allocator"] != "uniform" and args:
+            seen.setdefault(r["allocator"], ", ".join(f"{k}={v}" for k, v in sorted(args.items())))
+    return "; ".join(f"{a} {v}" for a, v in seen.items()) or "allocators at their defaults"
+
+
 def weight_update_table(rows: list[dict]) -> tuple[str, str]:
     return main_perplexity_table(rows, note=(
         " `*_lsq`: the same mask, then the kept weights of every row re-fitted by least squares (methods/lsq.py); "
@@ -184,8 +194,8 @@ def allocator_table(rows: list[dict]) -> tuple[str, str]:
                 key = m if a == "uniform" else f"{m}+{a}"
                 _emit(lines, tex, model, [f"{m} + {a}"] + [_fmt(means.get((model, m, a, c))) for c in cols]
                       + [search, ref.get(key, "")])
-    caption = (_eval_text(pruned[0]) + "; (n) = geometric mean over n calibration seeds; OWL M = 5, lambda = 0.08; AlphaPruning epsilon "
-               "= 0.3, block-wise. The last column is the OWL README's LLaMA-7B WikiText-2 table at 70% "
+    caption = (_eval_text(pruned[0]) + "; (n) = geometric mean over n calibration seeds; " + _allocator_args(pruned)
+               + ". The last column is the OWL README's LLaMA-7B WikiText-2 table at 70% "
                "(analysis/paper_numbers.csv): a different model and corpus. NeuroAL's lambdas per row are in "
                "row['allocation']; the NeuroAL and AlphaPruning repositories ship no result tables.")
     return _finish(lines, tex, caption)
