@@ -191,3 +191,20 @@ def test_noise_table_on_hand_built_windows():
     sd = (sum((d - 0) ** 2 for d in diffs[0]) / 3) ** 0.5
     assert cells[5] == f"{sd:.3f}"
     assert cells[6] == f"{100 * (math.exp(1.96 * sd / 2) - 1):.1f}%"
+
+
+def test_time_table_total_leaves_out_the_optional_benchmarks(tmp_path, monkeypatch):
+    """The README's 2-hour total is one run_all.sh: an optional stage timed with --only must not count."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analysis"))
+    from tables_other import run_times_table
+
+    (tmp_path / "run_all_times_default.json").write_text(json.dumps(
+        {"stages": {"setup": 60.0, "main_perplexity": 1200.0, "theory": 60.0, "peer_benchmark": 6000.0},
+         "machine": {"cpu": "test", "cores": 2}, "date": "today"}))
+    monkeypatch.setenv("STADE_RESULTS_DIR", str(tmp_path))
+    md, _ = run_times_table(["main_perplexity"])
+    assert "| **total** | 22 |" in md and "peer_benchmark" not in md
