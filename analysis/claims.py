@@ -237,9 +237,10 @@ def families_table() -> str:
                 counts = _counts(mine)
                 cells.append(verdict + (f" ({counts})" if counts and len(mine) > 1 else ""))
         lines.append(f"| {claim.paper}: {claim.statement} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + ("\n\nThe claims whose cells cover the three families, one column per family and scale "
-                               "(analysis/claims.py); at the default scale Gemma-3 and Qwen2.5 hold the cells of two claims "
-                               "(magnitude vs Wanda, STADE vs Wanda at 50%, 3 seeds), the full scale all of them.\n")
+    return "\n".join(lines) + (
+        "\n\nThe claims whose cells cover the three families, one column per family and scale (analysis/claims.py); "
+        "at the default scale Gemma-3 and Qwen2.5 hold the cells of two claims (magnitude vs Wanda, STADE vs Wanda "
+        "at 50%, 3 seeds), the full scale all of them.\n")
 
 
 def summary() -> str:

@@ -14,33 +14,23 @@ from collections import defaultdict
 
 import numpy as np
 
-from evidence import seed_of
+from evidence import seed_of, window_nll
 from tables_common import _emit, _finish, _header, ordered_methods
-
-
-def _nll(row: dict) -> np.ndarray | None:
-    windows = row.get("ppl_windows")
-    if not windows:
-        return None
-    return np.asarray(next(iter(windows.values()))["nll"], dtype=np.float64)
-
-
-def _seed(row: dict) -> tuple:
-    return seed_of(row)
 
 
 def noise_table(rows: list[dict]) -> tuple[str, str]:
     rows = [r for r in rows if r.get("sparsity_target") == 0.5 and r.get("pattern") == "unstructured"
-            and r.get("allocator") == "uniform" and r["model"].get("embedded") == "smollm2-135m" and _nll(r) is not None]
-    by_method: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+            and r.get("allocator") == "uniform" and r["model"].get("embedded") == "smollm2-135m"
+            and r.get("ppl_windows")]
+    by_method: dict[str, dict[tuple, np.ndarray]] = defaultdict(dict)
     for r in rows:
-        by_method[r["method"]][_seed(r)] = _nll(r)
+        by_method[r["method"]][seed_of(r)] = window_nll(r)
     wanda = by_method.get("wanda", {})
     if not wanda:
         return "", ""
     n = len(next(iter(wanda.values())))
-    lines, tex = _header(["method", "seeds", "ppl (geometric mean over seeds)", "window interval (one run)", "seed spread (SD)",
-                          "paired SD vs Wanda", "resolved gap at n windows"])
+    lines, tex = _header(["method", "seeds", "ppl (geometric mean over seeds)", "window interval (one run)",
+                          "seed spread (SD)", "paired SD vs Wanda", "resolved gap at n windows"])
     for method in ordered_methods(by_method):
         seeds = by_method[method]
         means = np.array([v.mean() for v in seeds.values()])

@@ -285,8 +285,9 @@ def run_times_table(stages: list[str]) -> tuple[str, str]:
     machine = default.get("machine") or {}
     caption = (f"Default scale: wall time of each stage of one `bash run_all.sh` on {machine.get('cpu', '?')} "
                f"({machine.get('cores', '?')} cores, no GPU), {default.get('date', '?')}, from a fresh clone with an "
-               "empty results folder (the optional benchmarks, run with --only, are not included). Full scale: the load, calibration, pruning, evaluation and training seconds recorded in "
-               "`results/full/` rows (run stage by stage, 2 threads).")
+               "empty results folder (the optional benchmarks, run with --only, are not included). Full scale: the "
+               "load, calibration, pruning, evaluation and training seconds recorded in `results/full/` rows (run "
+               "stage by stage, 2 threads).")
     return _finish(lines, tex, caption)
 
 

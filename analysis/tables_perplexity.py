@@ -85,8 +85,8 @@ def new_baselines_table(rows: list[dict]) -> tuple[str, str]:
     lines, tex = _header(["method"] + [f"ours {c}" for c in cols] + ["published (model, setting, source)"])
     for m in ordered_methods(k[0] for k in means if k[0] != "dense"):
         _emit(lines, tex, m, [_fmt(means.get((m, c))) for c in cols] + ["; ".join(published.get(m, []))])
-    caption = (_eval_text(rows[0]) + ", model `embedded`; (n) = geometric mean over n calibration seeds. The published numbers are other "
-               "models (analysis/paper_numbers.csv); Pruner-Zero's, ADMM's and AlphaPruning's tables could not be "
+    caption = (_eval_text(rows[0]) + ", model `embedded`; (n) = geometric mean over n calibration seeds. The "
+               "published numbers are other models (analysis/paper_numbers.csv); Pruner-Zero's, ADMM's and AlphaPruning's tables could not be "
                "read offline. Comparisons with intervals: the claims table.")
     return _finish(lines, tex, caption)
 

@@ -78,6 +78,7 @@ def ours_worker(args: argparse.Namespace) -> None:
 
     from methods.models import load_model
     from methods.pipeline import cpu_threads, prune_loaded
+    from methods.results import peak_rss_mb
     from methods.saving import save_model
 
     model_dir, calib_path, method, pattern, out_dir = args.worker
@@ -90,13 +91,7 @@ def ours_worker(args: argparse.Namespace) -> None:
         prune_loaded(replace(config, batch_size=4), loaded, calib, progress=False)
         prune_s = time.perf_counter() - t
         save_model(loaded.model, loaded.tokenizer, out_dir)
-    print(json.dumps({"prune_s": prune_s, "peak_rss_mb": own_peak_rss_mb()}))
-
-
-def own_peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM of its address space; see the peer worker for why not wait4's)."""
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    print(json.dumps({"prune_s": prune_s, "peak_rss_mb": peak_rss_mb()}))
 
 
 def measure(case: tuple[str, str], model_dir: str, calib_path: str, peer: Path, args, tmp: Path) -> dict:

@@ -50,8 +50,9 @@ def main() -> None:
 
 
 def own_peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM of its address space). wait4's ru_maxrss is not: Linux carries the
-    parent's high-water mark into a child across fork/vfork + exec, so a parent that grew first floors it."""
+    """This process's own peak RSS (VmHWM of its address space), as methods.results.peak_rss_mb, restated because
+    this worker imports nothing from the project. wait4's ru_maxrss is not that: Linux carries the parent's
+    high-water mark into a child across fork/vfork + exec, so a parent that grew first floors it."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
 

@@ -80,9 +80,15 @@ def _cpu_model() -> Optional[str]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
-    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    """Peak resident memory of this process so far. On Linux its own address space's high-water mark (VmHWM):
+    ru_maxrss is not that, since Linux carries a parent's high-water mark into a child across exec, so a child of
+    a large process (the benchmarks' workers) would report at least the parent's peak."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        scale = 1 / 1024 if sys.platform != "darwin" else 1 / 2**20  # ru_maxrss: KiB on Linux, bytes on macOS
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
 def provenance() -> dict[str, Any]:

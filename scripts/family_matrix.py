@@ -20,15 +20,19 @@ from methods.models import byte_tokenizer  # noqa: E402
 from methods.random_models import RANDOM_FAMILIES, random_model  # noqa: E402
 
 OPERATIONS = {  # column -> PruneConfig fields; "save" marks a run with --save
-    "wanda 50%": dict(method="wanda", sparsity=0.5), "sparsegpt 2:4": dict(method="sparsegpt", pattern="2:4"),
-    "stade 50%": dict(method="stade", sparsity=0.5), "wanda+owl 70%": dict(method="wanda", sparsity=0.7, allocator="owl"),
-    "bip 20%": dict(method="bip", sparsity=0.2), "wanda --offload disk": dict(method="wanda", sparsity=0.5, offload="disk"),
-    "stade --save": dict(method="stade", sparsity=0.5, save=True), "wanda --save": dict(method="wanda", sparsity=0.5, save=True)}
+    "wanda 50%": dict(method="wanda", sparsity=0.5),
+    "sparsegpt 2:4": dict(method="sparsegpt", pattern="2:4"),
+    "stade 50%": dict(method="stade", sparsity=0.5),
+    "wanda+owl 70%": dict(method="wanda", sparsity=0.7, allocator="owl"),
+    "bip 20%": dict(method="bip", sparsity=0.2),
+    "wanda --offload disk": dict(method="wanda", sparsity=0.5, offload="disk"),
+    "stade --save": dict(method="stade", sparsity=0.5, save=True),
+    "wanda --save": dict(method="wanda", sparsity=0.5, save=True)}
 
 
 def cell(model_dir: Path, corpus: str, fields: dict, scratch: Path) -> str:
     fields = dict(fields)
-    save = str(scratch / f"saved-{len(list(scratch.iterdir()))}") if fields.pop("save", False) else None
+    save = str(Path(tempfile.mkdtemp(dir=scratch)) / "saved") if fields.pop("save", False) else None
     config = PruneConfig(model=str(model_dir), calib=corpus, eval=(corpus,), nsamples=4, seqlen=32, batch_size=2,
                          eval_windows=2, device="cpu", **fields)
     try:

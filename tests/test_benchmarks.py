@@ -57,7 +57,7 @@ def test_run_child_reports_the_childs_own_peak_not_the_parents():
 
     ballast = bytearray(400 * 2**20)  # the parent grows first, as the benchmark does after its evaluations
     ballast[::4096] = b"x" * len(ballast[::4096])
-    code = ("import json, sys; sys.path.insert(0, %r); from peer_benchmark import own_peak_rss_mb; "
+    code = ("import json, sys; sys.path.insert(0, %r); from peer_llmcompressor_worker import own_peak_rss_mb; "
             "print(json.dumps({'peak_rss_mb': own_peak_rss_mb()}))" % str(pb.ROOT / "experiments"))
     _, cpu_s, rss_mb = pb.run_child([sys.executable, "-c", code])
     assert rss_mb < 300 and cpu_s >= 0

@@ -189,4 +189,5 @@ def test_family_matrix_script_reports_works_and_refusals(capsys):
             for line in capsys.readouterr().out.splitlines()[2:]}
     assert rows["llama"] == ["works"] * len(module.OPERATIONS)
     refused = [op for op, c in zip(module.OPERATIONS, rows["qwen2"]) if c != "works"]
-    assert refused == ["stade --save"] and "without a bias" in rows["qwen2"][list(module.OPERATIONS).index("stade --save")]
+    save_cell = rows["qwen2"][list(module.OPERATIONS).index("stade --save")]
+    assert refused == ["stade --save"] and "without a bias" in save_cell
