@@ -38,14 +38,17 @@ def main(argv=None) -> None:
     committed = {r["key"]: r for r in read_rows(output_path(args, "main_perplexity")) if "key" in r}
     out = output_path(args, NAME)
     base = base_config(args)
+    done = {(r["key"], r["threads"], r["committed_ppl"]) for r in read_rows(out) if "key" in r}
     plan = []
-    for method in METHODS:
+    for method in [m for m in METHODS if not args.methods or m in args.methods.split(",")]:
         config = with_method(base, method).validate()
         key = run_key(config.defining_fields())
         if key not in committed:
             print(f"[{NAME}] {method}: no committed main_perplexity row with this key; run main_perplexity first")
             continue
-        plan += [(method, config, committed[key], int(t)) for t in args.threads.split(",")]
+        old = committed[key]  # a rerun against the same committed row is done once (resumable)
+        plan += [(method, config, old, int(t)) for t in args.threads.split(",")
+                 if (key, int(t), next(iter(old["ppl"].values()))) not in done]
     if args.dry_run:
         for method, _, _, threads in plan:
             print(f"  todo {method} at {threads} thread(s)")

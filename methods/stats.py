@@ -6,8 +6,10 @@ Each batch is summed in float32 around a fixed shift (the first batch's mean), s
 batch's mean and M2 are merged into the float64 totals: a relative error of ~1e-7 per batch, for a quarter of the
 cost of float64 passes over the activations (the statistics pass is then barely slower than a plain forward).
 On request (`needs`):
-  "gram"     G = X^T X (SparseGPT's Hessian and the least-squares/ADMM updates): each batch's product in float32,
-             accumulated in float64 on CPU (float32 on GPUs); `exact_gram` makes the products float64 too;
+  "gram"     G = X^T X (SparseGPT's Hessian and the least-squares/ADMM updates): each batch's product and the sum in
+             float64 on CPU, so that the Hessian does not depend on the BLAS kernel or thread count (float32 batch
+             products changed SparseGPT's perplexity in the 2nd-3rd digit between 1 and 2 threads, issue 21);
+             float32 on accelerators, as the papers;
   "abs_mean" (1/N) sum_t |x_tj| (LLM-BIP's |X_j|).
 Everything else is derived: Var_j = M2_j / (N - 1) (unbiased, as STADE's code), and the squared L2 norm
 ||X_j||_2^2 = M2_j + N mu_j^2, which is Wanda's statistic (Sun et al. 2023, Eq. 1) up to a constant factor.
@@ -33,8 +35,7 @@ class LayerStats:
     """
 
     def __init__(self, width: int, gram: bool = False, device: torch.device | str = "cpu",
-                 needs: Iterable[str] = (), gram_dtype: Optional[torch.dtype] = None,
-                 exact_gram: bool = False) -> None:
+                 needs: Iterable[str] = (), gram_dtype: Optional[torch.dtype] = None) -> None:
         needs = set(needs) | ({"gram"} if gram else set())
         unknown = needs - set(NEEDS)
         if unknown:
@@ -44,10 +45,9 @@ class LayerStats:
         self.mean = torch.zeros(width, dtype=torch.float64, device=device)
         self.m2 = torch.zeros(width, dtype=torch.float64, device=device)
         self.abs_sum = torch.zeros(width, dtype=torch.float64, device=device) if "abs_mean" in needs else None
-        if gram_dtype is None:  # float64 on CPU (summed from float32 batch products), float32 on accelerators
+        if gram_dtype is None:  # float64 on CPU (products and sum), float32 on accelerators
             gram_dtype = torch.float64 if torch.device(device).type == "cpu" else torch.float32
         self.gram = torch.zeros(width, width, dtype=gram_dtype, device=device) if "gram" in needs else None
-        self.exact_gram = exact_gram  # float64 products too (twice the cost on CPU; for the reproducibility study)
         self.grad: Optional[torch.Tensor] = None  # set per layer by with_grad
         self._shift: Optional[torch.Tensor] = None
 
@@ -76,11 +76,8 @@ class LayerStats:
         if self.abs_sum is not None:
             self.abs_sum += x32.abs().sum(dim=0).double()
         if self.gram is not None:
-            if self.exact_gram or self.gram.dtype == x32.dtype:
-                xg = x.to(self.gram.dtype)
-                self.gram.addmm_(xg.T, xg)
-            else:  # the batch's product in float32 (one BLAS-3 call), accumulated in the Gram's precision
-                self.gram += (x32.T @ x32).to(self.gram.dtype)
+            xg = x.to(self.gram.dtype)  # the product in the Gram's own precision (one BLAS-3 call)
+            self.gram.addmm_(xg.T, xg)
 
     @property
     def var(self) -> torch.Tensor:
