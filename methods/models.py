@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .assets import EMBEDDED_MODELS, detach_gguf_quantizer, embedded_model, embedded_model_dir, is_embedded
+from .mapped import own_weights
 from .blocks import UnsupportedArchitecture, find_blocks, find_linears, is_norm, prunable_linears  # noqa: F401
 from .paths import cache_dir
 from .structured.io import is_structurally_pruned, load_structured
@@ -202,17 +203,6 @@ def check_causal_decoder(model: nn.Module, vocab: int) -> None:
     if not torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()) + 1e-6):
         raise UnsupportedArchitecture(f"{type(model).__name__} is not a causal decoder: its outputs at earlier "
                                       "positions change when a later token changes (an encoder such as BERT?)")
-
-
-def own_weights(model: nn.Module) -> None:
-    """Copy CPU parameters that are views of a memory-mapped checkpoint into the process's own memory. Pruning
-    writes every weight; on a memory-mapped page each first write is a copy-on-write fault (measured: ~1 s for
-    SmolLM2's 425 MB of decoder weights, a third of a forward pass). The offload mode keeps them mapped."""
-    with torch.no_grad():
-        for module in model.modules():
-            for name, param in list(module.named_parameters(recurse=False)):
-                if param.device.type == "cpu":
-                    param.data = param.data.clone()
 
 
 def _finish(model: nn.Module, tokenizer: Any, provenance: dict[str, Any], dev: torch.device,
