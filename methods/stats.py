@@ -24,6 +24,32 @@ import torch
 NEEDS = ("gram", "abs_mean")
 
 
+GRAM_BLOCKS = 4  # X^T X as 4 block rows of its upper trapezoid: 5/8 of the GEMM flops (measured ~0.7x the time)
+
+
+def _block_edges(width: int) -> list[int]:
+    blocks = GRAM_BLOCKS if width >= 256 else 1  # small widths: one GEMM is cheaper than four
+    return [round(i * width / blocks) for i in range(blocks + 1)]
+
+
+def _add_upper_gram(gram: torch.Tensor, x: torch.Tensor) -> None:
+    """gram[a, a:] += x_a^T x[:, a:] for each block row a: every entry on or above the diagonal is a full product;
+    the blocks below the diagonal are skipped (_mirror fills them)."""
+    edges = _block_edges(gram.shape[0])
+    for a0, a1 in zip(edges, edges[1:]):
+        gram[a0:a1, a0:].addmm_(x[:, a0:a1].T, x[:, a0:])
+
+
+def _mirror(gram: torch.Tensor) -> None:
+    """Copy the upper triangle onto the lower one, block by block (no full-size temporaries)."""
+    edges = _block_edges(gram.shape[0])
+    for i, (a0, a1) in enumerate(zip(edges, edges[1:])):
+        diag = gram[a0:a1, a0:a1]
+        diag.copy_(diag.triu() + diag.triu(1).T)
+        for b0, b1 in zip(edges[i + 1:], edges[i + 2:]):
+            gram[b0:b1, a0:a1].copy_(gram[a0:a1, b0:b1].T)
+
+
 class NonFiniteError(ValueError):
     """A non-finite weight, statistic or loss (names where it came from)."""
 
@@ -47,7 +73,8 @@ class LayerStats:
         self.abs_sum = torch.zeros(width, dtype=torch.float64, device=device) if "abs_mean" in needs else None
         if gram_dtype is None:  # float64 on CPU (products and sum), float32 on accelerators
             gram_dtype = torch.float64 if torch.device(device).type == "cpu" else torch.float32
-        self.gram = torch.zeros(width, width, dtype=gram_dtype, device=device) if "gram" in needs else None
+        self._gram = torch.zeros(width, width, dtype=gram_dtype, device=device) if "gram" in needs else None
+        self._mirrored = True
         self.grad: Optional[torch.Tensor] = None  # set per layer by with_grad
         self._shift: Optional[torch.Tensor] = None
 
@@ -75,9 +102,22 @@ class LayerStats:
         self.count = n
         if self.abs_sum is not None:
             self.abs_sum += x32.abs().sum(dim=0).double()
-        if self.gram is not None:
-            xg = x.to(self.gram.dtype)  # the product in the Gram's own precision (one BLAS-3 call)
-            self.gram.addmm_(xg.T, xg)
+        if self._gram is not None:
+            _add_upper_gram(self._gram, x.to(self._gram.dtype))  # the product in the Gram's own precision
+            self._mirrored = False
+
+    @property
+    def gram(self) -> Optional[torch.Tensor]:
+        """X^T X (None unless collected). Updates fill its upper block trapezoid; reading mirrors it, so the matrix
+        is exactly symmetric."""
+        if self._gram is not None and not self._mirrored:
+            _mirror(self._gram)
+            self._mirrored = True
+        return self._gram
+
+    @gram.setter
+    def gram(self, value: Optional[torch.Tensor]) -> None:
+        self._gram, self._mirrored = value, True
 
     @property
     def var(self) -> torch.Tensor:
@@ -111,11 +151,11 @@ class LayerStats:
 
     def release_gram(self) -> None:
         """Free the Gram matrix once every layer that reads it is solved (SparseGPT's peak memory)."""
-        self.gram = None
+        self._gram = None
 
     def check_finite(self, where: str) -> None:
         """Raise NonFiniteError naming `where` if a moment is NaN or infinite (a diverged block upstream)."""
-        for name, value in (("mean", self.mean), ("M2", self.m2), ("gram", self.gram)):
+        for name, value in (("mean", self.mean), ("M2", self.m2), ("gram", self._gram)):
             if value is not None and not bool(torch.isfinite(value).all()):
                 raise NonFiniteError(f"non-finite input statistics ({name}) at {where}: the block's inputs contain NaN "
                                      "or inf (check the model's weights; --allow-nonfinite skips this check)")

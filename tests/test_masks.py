@@ -107,3 +107,14 @@ def test_linear_time_selection_equals_the_stable_sort(levels, dtype):
     score = torch.randint(0, levels, (37, 96), generator=g).to(dtype)
     for k in (0, 1, 17, 48, 95, 96):
         assert torch.equal(lowest_k(score, k), _stable_sort_reference(score, k)), k
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kth_smallest_is_torch_kthvalue(dtype):
+    """numpy's introselect (the CPU path) returns the same k-th value as torch.kthvalue, ties and all."""
+    from methods.masks import kth_smallest
+
+    g = torch.Generator().manual_seed(1)
+    for score in (torch.rand(64, 300, generator=g, dtype=dtype), torch.randint(0, 5, (64, 300), generator=g).to(dtype)):
+        for k in (1, 150, 300):
+            assert torch.equal(kth_smallest(score, k), torch.kthvalue(score, k, dim=1, keepdim=True).values)

@@ -158,3 +158,20 @@ def test_least_squares_update_leaves_unpruned_rows_and_handles_uneven_rows():
     least_squares_update(layer, mask, _stats(x, gram=True))
     assert torch.equal(layer.weight[0], before[0]) and torch.equal(layer.weight[3], before[3])
     assert not torch.equal(layer.weight[1], before[1]) and not torch.equal(layer.weight[2], before[2])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_upper_cholesky_of_inverse_brute_force(dtype):
+    """U upper triangular with a positive diagonal and U^T U = H^-1, against a dense inverse, in both precisions;
+    a matrix that is not positive definite is refused."""
+    from methods.sparsegpt import upper_cholesky_of_inverse
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(400, 150, generator=g, dtype=torch.float64)
+    H = X.T @ X / 400 + 0.01 * torch.eye(150, dtype=torch.float64)
+    U = upper_cholesky_of_inverse(H.to(dtype))
+    assert U.dtype == dtype and torch.equal(U, U.triu()) and bool((torch.diag(U) > 0).all())
+    tol = 1e-10 if dtype == torch.float64 else 1e-3
+    assert torch.allclose((U.T @ U).double(), torch.linalg.inv(H), atol=tol * float(torch.linalg.inv(H).abs().max()))
+    with pytest.raises(torch.linalg.LinAlgError):
+        upper_cholesky_of_inverse(-H.to(dtype))

@@ -33,3 +33,19 @@ def test_width_mismatch_and_single_token():
     stats.update(torch.ones(1, 4))
     with pytest.raises(ValueError, match="two calibration tokens"):
         stats.var
+
+
+def test_blocked_gram_is_the_full_product_and_symmetric():
+    """Wide inputs fill X^T X by block rows of its upper trapezoid; reading it gives the whole product, exactly
+    symmetric, even when batches keep arriving after a read."""
+    g = torch.Generator().manual_seed(0)
+    stats = LayerStats(301, gram=True)
+    xs = [torch.randn(2, 37, 301, generator=g) for _ in range(3)]
+    stats.update(xs[0])
+    _ = stats.gram  # a read between batches must not double-count the mirrored half
+    for x in xs[1:]:
+        stats.update(x)
+    x64 = torch.cat([x.reshape(-1, 301) for x in xs]).double()
+    G = stats.gram
+    assert torch.equal(G, G.T)
+    torch.testing.assert_close(G, x64.T @ x64, rtol=1e-12, atol=1e-10)
