@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from evidence import bootstrap, make_cell, pct
 from paths import read_jsonl, read_results, results_root
 from tables_common import METHOD_ORDER, _emit, _finish, _header, _tex, ordered_methods, paper_numbers
 from tables_perplexity import _eval_text, _fmt, _model, _ppl, seed_means
@@ -170,21 +171,36 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
 
 
 def peer_benchmark_table(rows: list[dict]) -> tuple[str, str]:
-    """Ours over llm-compressor: time, peak memory and perplexity ratios per method (min over alternating runs)."""
+    """Ours over llm-compressor: time, peak memory and perplexity ratios per method (min over alternating runs), the
+    paired per-window interval of the perplexity ratio, and for SparseGPT the peer at float64."""
     rows = [r for r in rows if r.get("ratios")]
     if not rows:
         return "", ""
-    lines, tex = _header(["method", "time ours/peer", "peak RSS ours/peer", "ppl ours", "ppl peer", "runs"])
+    lines, tex = _header(["method", "time ours/peer", "peak RSS ours/peer", "ppl ours", "ppl peer", "ours/peer (95%)",
+                          "ppl peer, float64", "ours/peer float64 (95%)", "runs"])
     for r in rows:
-        q = r["ratios"]
+        q, p64 = r["ratios"], r.get("peer_float64")
         _emit(lines, tex, r["method"], [f"{q['time']:.2f}x", f"{q['rss']:.2f}x", f"{r['ours']['ppl']:.2f}",
-                                        f"{r['peer']['ppl']:.2f}", str(r["runs"])])
+                                        f"{r['peer']['ppl']:.2f}", _paired(r["ours"], r["peer"]),
+                                        f"{p64['ppl']:.2f}" if p64 else "", _paired(r["ours"], p64) if p64 else "",
+                                        str(r["runs"])])
     r0 = rows[0]
     caption = (f"This project vs llm-compressor {r0['peer']['version']} (its own virtual environment) on the same model "
                f"({r0['model']}), calibration ids and evaluator, whole-process CPU seconds and peak RSS, the minimum "
-               f"of {r0['runs']} alternating runs each; CPU: {r0['machine']}. A benchmark, not a test "
-               "(experiments/peer_benchmark.py).")
+               f"of {r0['runs']} alternating runs each; CPU: {r0['machine']}. Perplexity ratios with a 95% bootstrap "
+               "interval over the evaluation windows (paired: the same windows on both sides). \"peer, float64\": "
+               "one more llm-compressor SparseGPT run with its Hessian and sweep in float64, our CPU precision (not "
+               "timed). A benchmark, not a test (experiments/peer_benchmark.py).")
     return _finish(lines, tex, caption)
+
+
+def _paired(ours: dict, peer: dict) -> str:
+    """ppl ours / ppl peer as a signed percentage with its paired window-bootstrap interval."""
+    cells = {"a": make_cell("ours", [ours]), "b": make_cell("peer", [peer])}
+    if None in cells.values():
+        return ""
+    iv = bootstrap(cells, lambda v: v["a"] - v["b"])
+    return f"{pct(iv.estimate)} [{pct(iv.low)}, {pct(iv.high)}]"
 
 
 def corpora_table(rows: list[dict]) -> tuple[str, str]:

@@ -7,7 +7,8 @@ side runs in a fresh process that loads the model, reads the calibration ids, pr
 the sides alternate (ours, peer, ours, peer: drift of a shared machine hits both) and per side the minimum over runs
 of the whole process's CPU seconds (wait4) and peak RSS (the child's own VmHWM) is kept, with the in-process
 pruning seconds. Both pruned models are then evaluated by this project's evaluator on the scale's windows. Ratios
-are ours / peer.
+are ours / peer. For SparseGPT one more peer run uses float64 for its Hessian and sweep (ours is float64 on CPU, the
+peer's float32): its perplexity separates what precision does from what the implementations do; it is not timed.
 A benchmark, not a test: rows in results/peer_benchmark.jsonl; `bash run_all.sh --only peer_benchmark` runs it, and
 if the peer cannot be installed (no PyPI) it is skipped with a message.
   python experiments/peer_benchmark.py [--repeat 2] [--force]
@@ -181,6 +182,11 @@ def main(argv=None) -> None:
             sides = measure(case, model_dir, calib_path, peer, args, Path(tmp))
             row = summary(case, sides, evaluate(sides["ours"][0]["dir"], args), evaluate(sides["peer"][0]["dir"], args),
                           args)
+            if case[0] == "sparsegpt":  # the peer at our precision: same algorithm, float64
+                out64 = Path(tmp) / f"peer64-{_case_name(case).replace(':', '_')}"
+                info, cpu_s, _ = run_child([str(peer), str(ROOT / "experiments" / "peer_llmcompressor_worker.py"),
+                                            model_dir, calib_path, *case, str(out64), str(args.threads), "float64"])
+                row["peer_float64"] = {**evaluate(str(out64), args), "cpu_s": cpu_s, "precision": info["precision"]}
             append_rows(out, [row])
             q = row["ratios"]
             print(f"[{NAME}] {row['method']}: ours/peer time {q['time']:.2f}x, RSS {q['rss']:.2f}x, ppl "

@@ -2,7 +2,9 @@
 transformers 5.15-5.17, so it never shares the project's): load the model, prune it on the given calibration ids with
 llm-compressor's Wanda or SparseGPT modifier, save the pruned weights. Imports nothing from this project.
 
-  <peer venv>/bin/python experiments/peer_llmcompressor_worker.py MODEL_DIR CALIB.safetensors METHOD PATTERN OUT_DIR THREADS
+  <peer venv>/bin/python experiments/peer_llmcompressor_worker.py MODEL_DIR CALIB.safetensors METHOD PATTERN OUT_DIR THREADS [float64]
+The optional last argument runs SparseGPT with llm-compressor's Hessian and sweep in float64 instead of its float32
+(its module constant SGPT_PRECISION): the same algorithm at our CPU precision, to tell precision from method.
 Prints one JSON line: the in-process pruning seconds and the library's version.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 
 def main() -> None:
     model_dir, calib_path, method, pattern, out_dir, threads = sys.argv[1:7]
+    precision = sys.argv[7] if len(sys.argv) > 7 else "float32"
     import torch
     from datasets import Dataset
     from safetensors.torch import load_file
@@ -24,6 +27,9 @@ def main() -> None:
     from llmcompressor.modifiers.pruning import SparseGPTModifier, WandaPruningModifier
 
     torch.set_num_threads(int(threads))
+    if precision == "float64":
+        from llmcompressor.modifiers.pruning.sparsegpt import sgpt_sparsify
+        sgpt_sparsify.SGPT_PRECISION = torch.float64  # read at call time by the Hessian, the solve and the sweep
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     ids = load_file(calib_path)["input_ids"]
@@ -46,7 +52,8 @@ def main() -> None:
     prune_s = time.perf_counter() - t
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    print(json.dumps({"prune_s": prune_s, "version": llmcompressor.__version__, "peak_rss_mb": own_peak_rss_mb()}))
+    print(json.dumps({"prune_s": prune_s, "version": llmcompressor.__version__, "peak_rss_mb": own_peak_rss_mb(),
+                      "precision": precision}))
 
 
 def own_peak_rss_mb() -> float:
