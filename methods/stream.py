@@ -101,6 +101,28 @@ _VERIFIED: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
 
 
 @torch.no_grad()
+def block_input_errors(model: nn.Module, blocks: nn.ModuleList, ids: torch.Tensor, device: torch.device,
+                       metric: str = "max", replay_block0_args: bool = False) -> list[float]:
+    """Relative error of the engine's dense stream against the model's own block inputs (output_hidden_states),
+    per block: max |x - ref| / max |ref| ("max") or ||x - ref|| / ||ref|| ("l2"). `replay_block0_args` replays
+    block 0's captured arguments for every block (what the engine once did; the drift tests show why not)."""
+    ids = ids.to(device)
+    reference = model(input_ids=ids, use_cache=False, output_hidden_states=True).hidden_states
+    if reference is None or len(reference) < len(blocks):
+        raise UnsupportedArchitecture(f"{type(model).__name__} does not report the hidden states of every block "
+                                      "(output_hidden_states), so the engine's stream cannot be checked")
+    hidden, calls = capture_block_inputs(model, blocks, [ids], device)
+    x, errors = hidden[0], []
+    for b, block in enumerate(blocks):
+        ref = reference[b].to(x.dtype)
+        if metric == "max":
+            errors.append(float((x - ref).abs().max()) / max(float(ref.abs().max()), 1e-12))
+        else:
+            errors.append(float((x - ref).norm()) / max(float(ref.norm()), 1e-12))
+        x = _run_block(block, x, calls[0 if replay_block0_args else b][0])
+    return errors
+
+
 def verify_stream(model: nn.Module, blocks: nn.ModuleList, probe: torch.Tensor, device: torch.device,
                   rtol: float = 1e-3) -> None:
     """The engine's dense stream must equal the inputs the model's own forward gives every block
@@ -108,22 +130,12 @@ def verify_stream(model: nn.Module, blocks: nn.ModuleList, probe: torch.Tensor, 
     the engine does not replay, and an UnsupportedArchitecture error names the first block that differs."""
     if model in _VERIFIED:
         return
-    probe = probe.to(device)
-    reference = model(input_ids=probe, use_cache=False, output_hidden_states=True).hidden_states
-    if reference is None or len(reference) < len(blocks):
-        raise UnsupportedArchitecture(f"{type(model).__name__} does not report the hidden states of every block "
-                                      "(output_hidden_states), so the engine's stream cannot be checked")
-    hidden, calls = capture_block_inputs(model, blocks, [probe], device)
-    x = hidden[0]
-    for b, block in enumerate(blocks):
-        ref = reference[b].to(x.dtype)
-        error = float((x - ref).abs().max()) / max(float(ref.abs().max()), 1e-12)
+    for b, error in enumerate(block_input_errors(model, blocks, probe, device)):
         if error > rtol:
             raise UnsupportedArchitecture(
                 f"{type(model).__name__}: the engine's input to decoder block {b} differs from the model's own forward "
                 f"by {error:.2%} (relative max error): the model passes its blocks something the engine does not "
                 "replay. Pruning would calibrate on a wrong stream, so it is refused.")
-        x = _run_block(block, x, calls[b][0])
     _VERIFIED.add(model)
 
 

@@ -17,19 +17,14 @@ import torch  # noqa: E402
 
 from methods.blocks import find_blocks  # noqa: E402
 from methods.models import load_model  # noqa: E402
-from methods.stream import _run_block, capture_block_inputs  # noqa: E402
+from methods.stream import block_input_errors  # noqa: E402
 
 
 @torch.no_grad()
 def drift(model: torch.nn.Module, ids: torch.Tensor, block0_arguments: bool) -> list[float]:
-    reference = model(input_ids=ids, use_cache=False, output_hidden_states=True).hidden_states
+    """||engine input - model's own input|| / ||model's|| per block."""
     _, blocks = find_blocks(model)
-    hidden, calls = capture_block_inputs(model, blocks, [ids], torch.device("cpu"))
-    x, errors = hidden[0], []
-    for b, block in enumerate(blocks):
-        errors.append(float((x - reference[b]).norm() / reference[b].norm()))
-        x = _run_block(block, x, calls[0 if block0_arguments else b][0])
-    return errors
+    return block_input_errors(model, blocks, ids, torch.device("cpu"), metric="l2", replay_block0_args=block0_arguments)
 
 
 def main(argv=None) -> None:

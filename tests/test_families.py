@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM
 
 from methods import PruneConfig, run
 from methods.blocks import UnsupportedArchitecture, find_blocks
-from methods.stream import _run_block, capture_block_inputs, verify_stream
+from methods.stream import block_input_errors, verify_stream
 from methods.models import byte_tokenizer
 from methods.random_models import RANDOM_FAMILIES, random_model
 
@@ -22,15 +22,9 @@ def _ids(n=2, length=SEQ, seed=0):
 
 
 def _stream_errors(model, ids, replay_block0_args=False):
-    """Max |engine input - model's own input| per block (the model's: output_hidden_states)."""
-    reference = model(input_ids=ids, use_cache=False, output_hidden_states=True).hidden_states
+    """Max |engine input - model's own input| / max |model's| per block (the model's: output_hidden_states)."""
     _, blocks = find_blocks(model)
-    hidden, calls = capture_block_inputs(model, blocks, [ids], torch.device("cpu"))
-    x, errors = hidden[0], []
-    for b, block in enumerate(blocks):
-        errors.append(float((x - reference[b]).abs().max() / reference[b].abs().max()))
-        x = _run_block(block, x, calls[0 if replay_block0_args else b][0])
-    return errors
+    return block_input_errors(model, blocks, ids, torch.device("cpu"), replay_block0_args=replay_block0_args)
 
 
 @pytest.mark.parametrize("family", RANDOM_FAMILIES)
