@@ -24,16 +24,16 @@ from .masks import Pattern, lowest_k
 from .stats import LayerStats
 
 
-def inverse_hessian_factor(stats: LayerStats, weights: list[torch.Tensor], percdamp: float = 0.01) -> torch.Tensor:
+def inverse_hessian_factor(stats: LayerStats, WT: torch.Tensor, percdamp: float = 0.01) -> torch.Tensor:
     """Upper Cholesky factor of (H + damp I)^-1, H = 2 X^T X / N, in the Gram matrix's precision. Dead inputs
-    (H_jj = 0) get H_jj = 1 and their weights are zeroed in place, as in the reference algorithm."""
+    (H_jj = 0) get H_jj = 1 and their weights (rows of the transposed weights WT) are zeroed in place, as in the
+    reference algorithm."""
     if stats.gram is None:
         raise ValueError("SparseGPT needs the Gram matrix X^T X of the layer's inputs")
-    H = stats.gram.to(dtype=stats.gram.dtype, copy=True) * (2.0 / stats.count)
+    H = stats.gram * (2.0 / stats.count)  # a new matrix: the statistics keep theirs
     dead = torch.diag(H) == 0
     H[dead, dead] = 1.0
-    for weight in weights:
-        weight[:, dead] = 0.0
+    WT[dead] = 0.0
     H.diagonal().add_(percdamp * torch.mean(torch.diag(H)))
     return upper_cholesky_of_inverse(H)
 
@@ -112,14 +112,14 @@ def sparsegpt_solve(layers: list[nn.Linear], stats: LayerStats, sparsities: list
         raise ValueError(f"SparseGPT needs blocksize >= 1 and percdamp >= 0, got {blocksize}, {percdamp}")
     device = layers[0].weight.device
     dtype = stats.gram.dtype
-    weights = [layer.weight.data.to(device=device, dtype=dtype, copy=True) for layer in layers]
-    U = inverse_hessian_factor(stats, weights, percdamp).to(device)
     bounds, start = [], 0
-    for w in weights:
-        bounds.append((start, start + w.shape[0]))
-        start += w.shape[0]
-    WT = torch.cat(weights).t().contiguous()
-    del weights
+    for layer in layers:
+        bounds.append((start, start + layer.out_features))
+        start += layer.out_features
+    WT = torch.empty(layers[0].in_features, start, dtype=dtype, device=device)  # one copy: no list, no cat
+    for layer, (r0, r1) in zip(layers, bounds):
+        WT[:, r0:r1].copy_(layer.weight.data.t())
+    U = inverse_hessian_factor(stats, WT, percdamp).to(device)
     maskT = _sweep(WT, U, bounds, [float(s) for s in sparsities], pattern, blocksize)
     masks = []
     for layer, (r0, r1) in zip(layers, bounds):
