@@ -95,6 +95,11 @@ def ours_worker(args: argparse.Namespace) -> None:
     print(json.dumps({"prune_s": prune_s, "peak_rss_mb": peak_rss_mb()}))
 
 
+def peer_command(peer: Path, common: list[str], threads: int, *extra: str) -> list[str]:
+    """The llm-compressor worker's command line: MODEL_DIR CALIB METHOD PATTERN OUT_DIR THREADS [float64]."""
+    return [str(peer), str(ROOT / "experiments" / "peer_llmcompressor_worker.py"), *common, str(threads), *extra]
+
+
 def measure(case: tuple[str, str], model_dir: str, calib_path: str, peer: Path, args, tmp: Path) -> dict:
     method, pattern = case
     sides = {"ours": [], "peer": []}
@@ -103,8 +108,7 @@ def measure(case: tuple[str, str], model_dir: str, calib_path: str, peer: Path, 
             out = tmp / f"{side}-{method}-{pattern.replace(':', '_')}-{run}"
             common = [model_dir, calib_path, method, pattern, str(out)]
             cmd = ([sys.executable, __file__, "--scale", args.scale, "--worker", *common] if side == "ours" else
-                   [str(peer), str(ROOT / "experiments" / "peer_llmcompressor_worker.py"), *common,
-                    str(args.threads)])
+                   peer_command(peer, common, args.threads))
             info, cpu_s, rss_mb = run_child(cmd)
             sides[side].append({"cpu_s": cpu_s, "peak_rss_mb": rss_mb, "prune_s": info["prune_s"], "dir": str(out),
                                 **({"version": info["version"]} if "version" in info else {})})
@@ -184,8 +188,8 @@ def main(argv=None) -> None:
                           args)
             if case[0] == "sparsegpt":  # the peer at our precision: same algorithm, float64
                 out64 = Path(tmp) / f"peer64-{_case_name(case).replace(':', '_')}"
-                info, cpu_s, _ = run_child([str(peer), str(ROOT / "experiments" / "peer_llmcompressor_worker.py"),
-                                            model_dir, calib_path, *case, str(out64), str(args.threads), "float64"])
+                info, cpu_s, _ = run_child(peer_command(peer, [model_dir, calib_path, *case, str(out64)], args.threads,
+                                                        "float64"))
                 row["peer_float64"] = {**evaluate(str(out64), args), "cpu_s": cpu_s, "precision": info["precision"]}
             append_rows(out, [row])
             q = row["ratios"]

@@ -5,8 +5,9 @@ mapped page each first write is a copy-on-write fault (measured: ~1 s for SmolLM
 third of a forward pass), so the weights are copied up front. Copying alone keeps every mapped page resident until
 the last view dies, which is after the whole model is copied: a peak of the model twice over (1432 MB against 934
 for SmolLM2). Here each tensor's mapped pages are dropped (madvise MADV_DONTNEED) right after it is copied, so the
-peak is the model plus one tensor. Only pages of a read-only-loaded file mapping are dropped: a later read of any
-other view of them refaults the same bytes from the file, so nothing can change under another reference.
+peak is the model plus one tensor. Only pages inside a safetensors file mapping are dropped, right after their
+tensor is copied. The mapping is private (copy-on-write), and nothing has written it at that point (loading only
+reads it), so a later read of any other view of those pages refaults the same bytes from the file.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def own_weights(model: nn.Module) -> None:
 
 
 def file_mappings() -> list[tuple[int, int]]:
-    """(start, end) of this process's mappings of regular files, from /proc/self/maps (empty off Linux)."""
+    """(start, end) of this process's mappings of .safetensors files, from /proc/self/maps (empty off Linux)."""
     try:
         lines = open("/proc/self/maps").read().splitlines()
     except OSError:
