@@ -3,8 +3,8 @@
 from_pretrained leaves CPU weights as views of the safetensors file's mapping. Pruning writes every weight, and on a
 mapped page each first write is a copy-on-write fault (measured: ~1 s for SmolLM2's 425 MB of decoder weights, a
 third of a forward pass), so the weights are copied up front. Copying alone keeps every mapped page resident until
-the last view dies, which is after the whole model is copied: a peak of the model twice over (1432 MB against 934
-for SmolLM2). Here each tensor's mapped pages are dropped (madvise MADV_DONTNEED) right after it is copied, so the
+the last view dies, which is after the whole model is copied: a peak of the model twice over (the peer
+benchmark's peak-RSS ratio measures what dropping them saves). Here each tensor's mapped pages are dropped (madvise MADV_DONTNEED) right after it is copied, so the
 peak is the model plus one tensor. Only pages inside a safetensors file mapping are dropped, right after their
 tensor is copied. The mapping is private (copy-on-write), and nothing has written it at that point (loading only
 reads it), so a later read of any other view of those pages refaults the same bytes from the file.
