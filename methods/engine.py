@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from .base import LayerInfo, Method
 from .blocks import find_blocks, find_linears
 from .gradients import gradient_square_sums
+from .mapped import trim_heap
 from .masks import Pattern, check_sparsity, select
 from .offload import check_finite as check_finite_offloaded, is_offloaded, onloaded
 from .stats import NEEDS, LayerStats, NonFiniteError
@@ -116,6 +117,7 @@ def prune_block(b: int, collector: _Collector, method: Method, plan: Optional[Sp
                            "pruned": int(mask.sum()), "numel": mask.numel()}
         if all(collector.leader[n] != leader or f"{b}.{n}" in layers for n in collector.order):
             collector.stats[leader].release_gram()
+        trim_heap()  # the group's solver buffers are free: give their pages back before the next group's
     order = list(collector.linears)
     return {key: layers[key] for key in sorted(layers, key=lambda k: order.index(k.split(".", 1)[1]))}
 

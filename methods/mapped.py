@@ -74,3 +74,28 @@ def _madvise() -> Optional[ctypes._CFuncPtr]:
     fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     fn.restype = ctypes.c_int
     return fn
+
+
+def trim_heap() -> bool:
+    """Hand the allocator's free heap pages back to the OS (glibc malloc_trim(0)); False where there is none.
+
+    A layer's float64 Gram, inverse factor and weight copies are freed once it is solved, but glibc keeps freed
+    chunks below its (adaptively raised) mmap threshold in its heaps, so the next layers' buffers of other sizes
+    land beside them and the resident set grows block after block. The engine trims after each solved group; the
+    pruning_cost and peer_benchmark rows carry the peak RSS this keeps down."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)  # its return value only says whether any memory was released
+    return True
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Optional[ctypes._CFuncPtr]:
+    try:
+        fn = ctypes.CDLL(None).malloc_trim  # glibc only: musl and macOS have none
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn

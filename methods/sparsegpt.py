@@ -27,25 +27,29 @@ from .stats import LayerStats
 def inverse_hessian_factor(stats: LayerStats, WT: torch.Tensor, percdamp: float = 0.01) -> torch.Tensor:
     """Upper Cholesky factor of (H + damp I)^-1, H = 2 X^T X / N, in the Gram matrix's precision. Dead inputs
     (H_jj = 0) get H_jj = 1 and their weights (rows of the transposed weights WT) are zeroed in place, as in the
-    reference algorithm."""
+    reference algorithm. H is built reversed (J H J, J the reversal permutation), the order its factorisation
+    reads, and factorised in its own buffer: no further n x n copy."""
     if stats.gram is None:
         raise ValueError("SparseGPT needs the Gram matrix X^T X of the layer's inputs")
-    H = stats.gram * (2.0 / stats.count)  # a new matrix: the statistics keep theirs
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1.0
-    WT[dead] = 0.0
-    H.diagonal().add_(percdamp * torch.mean(torch.diag(H)))
-    return upper_cholesky_of_inverse(H)
+    H_rev = stats.gram.flip(0, 1).mul_(2.0 / stats.count)  # flip copies: the statistics keep theirs
+    dead_rev = torch.diag(H_rev) == 0
+    H_rev[dead_rev, dead_rev] = 1.0
+    WT[dead_rev.flip(0)] = 0.0
+    H_rev.diagonal().add_(percdamp * torch.mean(torch.diag(H_rev)))
+    return upper_cholesky_of_inverse(H_rev, reversed_input=True)
 
 
-def upper_cholesky_of_inverse(H: torch.Tensor) -> torch.Tensor:
+def upper_cholesky_of_inverse(H: torch.Tensor, reversed_input: bool = False) -> torch.Tensor:
     """U upper triangular with H^-1 = U^T U, from one Cholesky factorisation and one triangular inverse (the
     reference computes chol(H), then H^-1, then chol(H^-1): three cubic steps). With J the reversal permutation,
     J H J = L L^T gives H^-1 = (J L^-1 J)^T (J L^-1 J), and J L^-1 J is upper triangular with a positive diagonal,
-    so it is the (unique) factor."""
-    L = torch.linalg.cholesky(H.flip(0, 1))
-    identity = torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
-    return torch.linalg.solve_triangular(L, identity, upper=False).flip(0, 1)
+    so it is the (unique) factor. reversed_input: H is already J H J, and is overwritten by L (LAPACK factorises
+    in place), so with the identity solved in place too at most three n x n matrices are ever alive."""
+    L = torch.linalg.cholesky(H, out=H) if reversed_input else torch.linalg.cholesky(H.flip(0, 1))
+    L_inv = torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
+    torch.linalg.solve_triangular(L, L_inv, upper=False, out=L_inv)
+    del L
+    return L_inv.flip(0, 1)
 
 
 def _block_mask(saliency_t: torch.Tensor, segments: list[tuple[int, int]], sparsities: list[float]) -> torch.Tensor:

@@ -175,3 +175,6 @@ def test_upper_cholesky_of_inverse_brute_force(dtype):
     assert torch.allclose((U.T @ U).double(), torch.linalg.inv(H), atol=tol * float(torch.linalg.inv(H).abs().max()))
     with pytest.raises(torch.linalg.LinAlgError):
         upper_cholesky_of_inverse(-H.to(dtype))
+    H_rev = H.to(dtype).flip(0, 1)  # the in-place path SparseGPT takes: same factor bit for bit, its input consumed
+    assert torch.equal(upper_cholesky_of_inverse(H_rev, reversed_input=True), U)
+    assert not torch.equal(H_rev, H.to(dtype).flip(0, 1))
