@@ -75,6 +75,10 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="also evaluate lm-eval zero-shot tasks on every row: offline | paper | task1,task2 | file.yaml")
     p.add_argument("--methods", default=None,
                    help="run only these methods of the grid (comma-separated; the dense row is always kept)")
+    p.add_argument("--patterns", default=None,
+                   help="run only the grid's rows with these patterns (comma-separated: unstructured,2:4,4:8)")
+    p.add_argument("--sparsities", default=None,
+                   help="run only the grid's rows at these target sparsities (comma-separated; an N:M row's is N/M)")
     p.add_argument("--add-method", "--add_method", default=None,
                    help="new methods in this grid: beside every Wanda row (Wanda-sp for structured methods) a row "
                         "with this method, same pattern, sparsity, allocator and calibration (comma-separated)")
@@ -107,6 +111,7 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
                 raise ValueError(f"--method-args {item!r} is not METHOD:key=value[,key=value]")
             METHODS[method].with_args(parse_args_string(rest))  # unknown keys and bad values fail here
             args.method_kwargs[method] = parse_args_string(rest)
+        _check_slice(args)
     except (KeyError, ValueError) as err:
         p.error(err.args[0] if isinstance(err, KeyError) else str(err))
     if not args.online:
@@ -231,6 +236,7 @@ def finalize(spec: Experiment, args: argparse.Namespace,
     if args.methods:
         keep = set(args.methods.split(","))
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
+    configs = [c for c in configs if c.method == "dense" or _in_slice(c, args)]
     configs = [replace(c, method_args=args.method_kwargs.get(c.method)) for c in configs]
     unique, seen = [], set()
     for config in configs:
@@ -239,6 +245,32 @@ def finalize(spec: Experiment, args: argparse.Namespace,
             seen.add(key)
             unique.append((key, config))
     return unique
+
+
+def _check_slice(args: argparse.Namespace) -> None:
+    """ValueError for a --patterns entry that is no pattern or a --sparsities entry outside [0, 1)."""
+    from methods.masks import Pattern, check_sparsity
+
+    for pattern in (args.patterns or "").split(","):
+        if pattern:
+            Pattern.parse(pattern)
+    for value in (args.sparsities or "").split(","):
+        if value:
+            try:
+                check_sparsity(float(value))
+            except ValueError as err:
+                raise ValueError(f"--sparsities {value!r}: {err}") from None
+
+
+def _in_slice(config: PruneConfig, args: argparse.Namespace) -> bool:
+    """Whether a row lies in the --patterns / --sparsities slice of the grid (no option: every row)."""
+    patterns, sparsities = getattr(args, "patterns", None), getattr(args, "sparsities", None)
+    if patterns and config.pattern not in patterns.split(","):
+        return False
+    if sparsities:
+        target = replace(config).validate().sparsity  # an N:M row's sparsity is N/M
+        return any(abs(target - float(s)) < 1e-9 for s in sparsities.split(",") if s)
+    return True
 
 
 SCALE_DIRS = {"tiny": "tiny", "full": "full"}  # default and paper rows live in results/ itself

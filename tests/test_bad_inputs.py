@@ -186,6 +186,8 @@ SCRIPT_CASES = [
      "unknown method 'wandaa'"),
     (["experiments/main_perplexity.py", "--scale", "huge"], "invalid choice: 'huge'"),
     (["experiments/main_perplexity.py", "--scale", "tiny", "--method-args", "ria:a", "--dry-run"], "is not"),
+    (["experiments/main_perplexity.py", "--scale", "tiny", "--patterns", "2-4", "--dry-run"], "pattern must be"),
+    (["experiments/main_perplexity.py", "--scale", "tiny", "--sparsities", "50", "--dry-run"], "--sparsities '50'"),
 ]
 
 

@@ -44,6 +44,24 @@ def test_dry_run_lists_paper_grid(capsys, tmp_path):
     assert any("huggyllama/llama-7b sparsegpt+uniform 2:4" in l for l in lines)
 
 
+def test_patterns_and_sparsities_slice_the_grid(capsys, tmp_path):
+    """--patterns / --sparsities keep exactly the rows of that slice (and the dense reference), nothing else."""
+    import main_perplexity
+
+    base = ["--scale", "paper", "--model", "facebook/opt-125m", "--dry-run", "--output", str(tmp_path / "a.jsonl")]
+    main_perplexity.main(base + ["--patterns", "2:4", "--methods", "wanda,sparsegpt"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(todo) == 3 and "dense" in todo[0] and all(" 2:4" in l for l in todo[1:])
+    main_perplexity.main(base + ["--sparsities", "0.5", "--methods", "wanda"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]  # 2:4 and 4:8 are 50% too: an N:M row's is N/M
+    assert len(todo) == 4 and sum(" s=0.5 " in l for l in todo) == 3
+    import owl_high_sparsity
+
+    owl_high_sparsity.main(base + ["--sparsities", "0.7", "--methods", "wanda"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(todo) == 4 and all(" s=0.7 " in l for l in todo[1:])  # uniform, OWL, AlphaPruning; not 0.6 / 0.8
+
+
 def test_owl_then_neuroal_tiny_reuses_rows(llama_dir, corpus_file, tmp_path, capsys):
     import neuroal_topup
     import owl_high_sparsity
