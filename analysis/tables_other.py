@@ -177,7 +177,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
 def peer_benchmark_table(rows: list[dict]) -> tuple[str, str]:
     """Ours over llm-compressor: time, peak memory and perplexity ratios per method (min over alternating runs), the
     paired per-window interval of the perplexity ratio, and for SparseGPT the peer at float64."""
-    rows = [r for r in rows if r.get("ratios")]
+    latest = {r["method"]: r for r in rows if r.get("ratios")}  # --force appends: the last measurement per method
+    rows = list(latest.values())
     if not rows:
         return "", ""
     lines, tex = _header(["method", "time ours/peer", "peak RSS ours/peer", "ppl ours", "ppl peer", "ours/peer (95%)",
