@@ -117,7 +117,8 @@ def prune_block(b: int, collector: _Collector, method: Method, plan: Optional[Sp
                            "pruned": int(mask.sum()), "numel": mask.numel()}
         if all(collector.leader[n] != leader or f"{b}.{n}" in layers for n in collector.order):
             collector.stats[leader].release_gram()
-        trim_heap()  # the group's solver buffers are free: give their pages back before the next group's
+        if chosen[names[0]].solve is not None:  # a solver's float64 buffers are free: give their pages back
+            trim_heap()  # (not after scorers: their buffers are small, and refaulting trimmed pages costs time)
     order = list(collector.linears)
     return {key: layers[key] for key in sorted(layers, key=lambda k: order.index(k.split(".", 1)[1]))}
 
