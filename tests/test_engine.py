@@ -133,3 +133,16 @@ def test_engine_on_cuda_matches_cpu():
     a, b = prunable_linears(cpu), prunable_linears(gpu)
     for k in a:
         assert (a[k].weight == 0).eq(b[k].weight.cpu() == 0).float().mean() > 0.999
+
+
+@pytest.mark.parametrize("method,trims", [("sparsegpt", 4), ("wanda", 0)])
+def test_heap_is_trimmed_after_each_solver_group_only(monkeypatch, method, trims):
+    """After every group a solver pruned (a llama block has 4: q/k/v, o, gate/up, down) the engine hands freed heap
+    pages back; after a scorer it does not (refaulting the pages would cost more than they are worth)."""
+    import methods.engine as engine
+
+    calls = []
+    monkeypatch.setattr(engine, "trim_heap", lambda: calls.append(1) or True)
+    model = tiny_llama(layers=2)
+    prune_model(model, METHODS[method], torch.randint(0, 260, (2, 16)), 0.5, batch_size=2, progress=False)
+    assert len(calls) == trims * 2
