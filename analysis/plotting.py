@@ -14,7 +14,8 @@ def save_figure(fig, name: str) -> None:
     fig.tight_layout()
     out = figures_dir()
     out.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out / f"{name}.{ext}", dpi=150)
+    # No creation date: a regenerated figure with the same content is byte-identical, so git shows only real changes.
+    fig.savefig(out / f"{name}.png", dpi=150)
+    fig.savefig(out / f"{name}.pdf", dpi=150, metadata={"CreationDate": None})
     plt.close(fig)
     print(f"wrote {shown(out / name)}.png and .pdf")
