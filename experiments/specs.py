@@ -183,7 +183,10 @@ SOURCE = Experiment(
     grids={
         "tiny": (_b("dense"), _b("wanda", sources=["synthetic", "random"])),
         "default": (_b("dense"), _b("wanda", "sparsegpt", sparsities=[0.7], sources=_SOURCES),
-                    _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:2])),
+                    _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:2]),
+                    # the calibration claims' Wanda cells have gaps < 10%: 3 calibration draws each
+                    _b("wanda", sparsities=[0.7], sources=_SOURCES[:3], seeds=DEFAULT_SEEDS),
+                    _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:2], seeds=DEFAULT_SEEDS)),
         "full": (_b("dense"), _b("wanda", "sparsegpt", sparsities=[0.5, 0.7], sources=_SOURCES[:3], seeds=FULL_SEEDS),
                  _b("wanda", "sparsegpt", sparsities=[0.5, 0.7], sources=["random"]),
                  _b("wanda", sparsities=[0.7], allocators=["owl"], sources=_SOURCES[:3], seeds=FULL_SEEDS),
@@ -195,13 +198,16 @@ SOURCE = Experiment(
     base={"full": {"eval_windows": 40}}, paper_models=("meta-llama/Llama-2-7b-hf",))
 
 # ------------------------------------------------------------------------------------------------ STADE studies
+_CLAIM_LAYERS = ["self_attn.o_proj", "mlp.down_proj"]  # the single-sublayer claim's cells: gaps < 10%, so seeds
 LAYERS = Experiment(
     "stade_layer_study", "STADE Fig. 1: one linear of every block pruned at a time, Wanda vs STADE",
     grids={
         "tiny": (_b("dense"), _b("wanda", "stade_all", "stade_all_nocomp", sparsities=[0.7], layers=["each"])),
         "default": (_b("dense"), _b("wanda", "stade_all", sparsities=[0.7],
-                                    layers=["self_attn.v_proj", "self_attn.o_proj", "mlp.up_proj", "mlp.down_proj"])),
+                                    layers=["self_attn.v_proj", "self_attn.o_proj", "mlp.up_proj", "mlp.down_proj"]),
+                    _b("wanda", "stade_all", sparsities=[0.7], layers=_CLAIM_LAYERS, seeds=DEFAULT_SEEDS)),
         "full": (_b("dense"), _b("wanda", "stade_all", sparsities=[0.7], layers=["each"], seeds=(0, 1, 2)),
+                 _b("wanda", "stade_all", sparsities=[0.7], layers=_CLAIM_LAYERS, seeds=FULL_SEEDS),
                  _b("stade_all_nocomp", sparsities=[0.7], layers=["each"]),
                  _b("dense", models=FAMILIES),
                  _b("wanda", "stade_all", models=FAMILIES, sparsities=[0.7], layers=["each"],
