@@ -142,40 +142,46 @@ def input_centring(model_spec: str, corpus: str, seqlen: int) -> dict[str, dict]
             for name, rs in per_layer.items()}
 
 
+def record_training(recipe: str, size: dict, corpus: str, seed: int, train_out, progress: bool = True) -> None:
+    """Train (or load) one model and append its training row (curve, input centring) once."""
+    from methods.results import append_rows, provenance
+
+    record = train(recipe, size, corpus, progress=progress, seed=seed)
+    key = pending(train_out, {"experiment": f"{NAME}_train", **record["spec"]}, f"{recipe} seed {seed}")
+    if key is not None:
+        centring = input_centring(record["model"], corpus, size["seqlen"])
+        append_rows(train_out, [{"key": key, **record, "input_centring": centring, "provenance": provenance()}])
+        print(f"[{NAME}] {recipe} seed {seed}: final loss {record['final_loss']:.3f} after "
+              f"{record['train_seconds']:.0f}s", flush=True)
+
+
 def main(argv=None):
     args = parse_args(parser(__doc__), argv)
     if args.scale == "paper":
         print(f"[{NAME}] paper scale compares the released models: run main_perplexity.py --scale paper")
         return
     from methods.models import TRAINED
-    from methods.results import append_rows, provenance
 
     size, spec = SIZES[args.scale], BY_NAME[NAME]
     corpus = args.calib or base_config(args).calib
     train_out = sibling_path(args, f"{NAME}_train")
-    configs, who = [], {}
-    for seed in TRAIN_SEEDS[args.scale]:
+    who, rows = {}, []
+    if args.dry_run:
+        print(f"[{NAME}] train {len(RECIPES) * len(TRAIN_SEEDS[args.scale])} models ({size['steps']} steps of "
+              f"{size['batch']}x{size['seqlen']} tokens of {corpus}), then:")
+    for seed in TRAIN_SEEDS[args.scale]:  # one training seed at a time: its rows land before the next seed trains
+        configs = []
         for recipe in RECIPES:
             model = TRAINED + model_spec(recipe, size, corpus, seed)[1]
             who[model] = {"recipe": recipe, "train_seed": seed}
             if not args.dry_run:
-                record = train(recipe, size, corpus, progress=not args.no_progress, seed=seed)
-                key = pending(train_out, {"experiment": f"{NAME}_train", **record["spec"]}, f"{recipe} seed {seed}")
-                if key is not None:
-                    centring = input_centring(record["model"], corpus, size["seqlen"])
-                    append_rows(train_out, [{"key": key, **record, "input_centring": centring,
-                                             "provenance": provenance()}])
-                    print(f"[{NAME}] {recipe} seed {seed}: final loss {record['final_loss']:.3f} after "
-                          f"{record['train_seconds']:.0f}s", flush=True)
+                record_training(recipe, size, corpus, seed, train_out, progress=not args.no_progress)
             # the models' own sequence length for calibration and evaluation, whatever the scale's preset says
             base = replace(base_config(args, model=model), seqlen=size["seqlen"], nsamples=16, device="cpu",
                            eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale])
             configs.append(with_method(base, "dense"))
             configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
-    if args.dry_run:
-        print(f"[{NAME}] train {len(who)} models ({size['steps']} steps of {size['batch']}x{size['seqlen']} tokens of "
-              f"{corpus}), then:")
-    rows = run_grid(spec, args, finalize(spec, args, configs), annotate=lambda c: who[c.model])
+        rows += run_grid(spec, args, finalize(spec, args, configs), annotate=lambda c: who[c.model])
     for r in rows:
         print(f"{r.get('recipe', '?'):16s} seed {r.get('train_seed', 0)} {r['method']:18s} "
               f"{next(iter(r['ppl'].values())):.3f}")
