@@ -68,14 +68,30 @@ def _gain(a: float, b: float) -> str:
     return f"{100 * (a / b - 1):+.1f}%"
 
 
+def _training_records(rows: list[dict]) -> dict[str, dict]:
+    """Per recipe, the training rows of exactly the models the pruning rows used (an older budget's checkpoints of
+    the same recipe have other names), averaged over training seeds: final loss and the non-norm-fed inputs'
+    median mu^2/Var per layer."""
+    used = {_model(r) for r in rows}
+    by_recipe: dict[str, list[dict]] = {}
+    for r in read_results("training_conditions_train"):
+        if r["model"] in used:
+            by_recipe.setdefault(r["recipe"], []).append(r)
+    out = {}
+    for recipe, records in by_recipe.items():
+        layers = [k for k, v in records[0]["input_centring"].items() if not v["normalized_input"]]
+        out[recipe] = {"final_loss": sum(t["final_loss"] for t in records) / len(records),
+                       "centring": {k: sum(t["input_centring"][k]["median_mean2_over_var"] for t in records)
+                                    / len(records) for k in layers}}
+    return out
+
+
 def training_conditions_table(rows: list[dict]) -> tuple[str, str]:
     """Recipe x method at 50% (mean over training seeds), STADE's change relative to Wanda, what pruning costs Wanda,
     and how centred the output projections' inputs are."""
     if not rows:
         return "", ""
-    trained = {}
-    for r in read_results("training_conditions_train"):
-        trained.setdefault(r["recipe"], r)
+    trained = _training_records(rows)
     recipe = lambda r: r.get("recipe") or _model(r).split(":")[1].rsplit("-", 1)[0]  # noqa: E731
     means = seed_means(rows, lambda r: (recipe(r), r["method"]))
     methods = ordered_methods(k[1] for k in means)
@@ -84,8 +100,7 @@ def training_conditions_table(rows: list[dict]) -> tuple[str, str]:
     for rec in dict.fromkeys(k[0] for k in means):
         get = lambda m: means.get((rec, m), (None, 0))[0]  # noqa: E731
         t = trained.get(rec, {})
-        centring = ", ".join(f"{k.split('.')[-1]} {v['median_mean2_over_var']:.2f}"
-                             for k, v in t.get("input_centring", {}).items() if not v["normalized_input"])
+        centring = ", ".join(f"{k.split('.')[-1]} {v:.2f}" for k, v in t.get("centring", {}).items())
         cells = [_fmt(means.get((rec, m))) for m in methods]
         cells += [_gain(get("wanda"), get("dense")) if get("wanda") and get("dense") else "",
                   _gain(get("stade_all"), get("wanda")) if get("stade_all") and get("wanda") else "",

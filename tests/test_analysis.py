@@ -96,3 +96,21 @@ def figure_scripts() -> dict[str, str]:
 
 def figure_inputs() -> dict[str, list[str]]:
     return {name: inputs for module in figure_modules() for name, inputs in module.INPUTS.items()}
+
+
+def test_training_table_uses_the_pruned_models_training_rows(monkeypatch):
+    """An older budget's checkpoint of the same recipe (another model name) must not supply the loss or centring."""
+    import tables_other
+
+    def train_row(model, loss, centring):
+        return {"model": model, "recipe": "opt_relu", "final_loss": loss,
+                "input_centring": {"fc2": {"normalized_input": False, "median_mean2_over_var": centring},
+                                   "fc1": {"normalized_input": True, "median_mean2_over_var": 9.0}}}
+
+    train = [train_row("trained:opt_relu-old", 2.5, 0.15), train_row("trained:opt_relu-new0", 1.5, 0.04),
+             train_row("trained:opt_relu-new1", 1.7, 0.06)]
+    monkeypatch.setattr(tables_other, "read_results", lambda name: train)
+    pruned = [{"model": {"model": m}} for m in ("trained:opt_relu-new0", "trained:opt_relu-new1")]
+    record = tables_other._training_records(pruned)["opt_relu"]
+    assert abs(record["final_loss"] - 1.6) < 1e-12
+    assert record["centring"] == {"fc2": 0.05}  # the norm-fed fc1 is left out; the mean over the two seeds
