@@ -165,23 +165,27 @@ def main(argv=None):
     size, spec = SIZES[args.scale], BY_NAME[NAME]
     corpus = args.calib or base_config(args).calib
     train_out = sibling_path(args, f"{NAME}_train")
-    who, rows = {}, []
-    if args.dry_run:
-        print(f"[{NAME}] train {len(RECIPES) * len(TRAIN_SEEDS[args.scale])} models ({size['steps']} steps of "
-              f"{size['batch']}x{size['seqlen']} tokens of {corpus}), then:")
-    for seed in TRAIN_SEEDS[args.scale]:  # one training seed at a time: its rows land before the next seed trains
+    who, plan = {}, {}
+    for seed in TRAIN_SEEDS[args.scale]:
         configs = []
         for recipe in RECIPES:
-            model = TRAINED + model_spec(recipe, size, corpus, seed)[1]
+            model = TRAINED + model_spec(recipe, size, corpus, seed)[1]  # the name is known before training
             who[model] = {"recipe": recipe, "train_seed": seed}
-            if not args.dry_run:
-                record_training(recipe, size, corpus, seed, train_out, progress=not args.no_progress)
             # the models' own sequence length for calibration and evaluation, whatever the scale's preset says
             base = replace(base_config(args, model=model), seqlen=size["seqlen"], nsamples=16, device="cpu",
                            eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale])
             configs.append(with_method(base, "dense"))
             configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
-        rows += run_grid(spec, args, finalize(spec, args, configs), annotate=lambda c: who[c.model])
+        plan[seed] = finalize(spec, args, configs)  # every seed's grid validated before any model trains
+    if args.dry_run:
+        print(f"[{NAME}] train {len(who)} models ({size['steps']} steps of {size['batch']}x{size['seqlen']} tokens of "
+              f"{corpus}), then:")
+    rows = []
+    for seed, grid in plan.items():  # one training seed at a time: its rows land before the next seed trains
+        if not args.dry_run:
+            for recipe in RECIPES:
+                record_training(recipe, size, corpus, seed, train_out, progress=not args.no_progress)
+        rows += run_grid(spec, args, grid, annotate=lambda c: who[c.model])
     for r in rows:
         print(f"{r.get('recipe', '?'):16s} seed {r.get('train_seed', 0)} {r['method']:18s} "
               f"{next(iter(r['ppl'].values())):.3f}")
