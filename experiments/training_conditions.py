@@ -16,8 +16,10 @@ STADE without compensation; the input centring (median mu^2/Var per layer) is re
 advantage over Wanda is largest where inputs are least centred (opt_relu's fc2) and shrinks toward zero where they
 are centred (opt_tanh), and compensation is what carries it.
   default scale: byte-level tokenizer, 4 blocks of width 128, 256-token sequences from the calibration corpus's
-                 train split, 400 AdamW steps (~10 min per model on 2 CPU cores; checkpoints cached under the
-                 cache dir as trained:<name>-<hash>, training curves in results/training_conditions_train.jsonl).
+                 train split, 600 AdamW steps, one training seed (checkpoints cached under the cache dir as
+                 trained:<name>-<hash>, training curves in results/training_conditions_train.jsonl).
+  full scale:    2,000 steps, training seeds 0-2; seed s also draws calibration sample s, so the spread over
+                 seeds covers both the training run and the calibration draw.
   paper scale:   the released models themselves (LLaMA, OPT, Qwen) in main_perplexity.py.
   python experiments/training_conditions.py --scale default
 """
@@ -32,7 +34,8 @@ from dataclasses import replace
 import torch
 from tqdm import tqdm
 
-from common import BY_NAME, base_config, finalize, parse_args, parser, pending, run_grid, sibling_path, with_method
+from common import (BY_NAME, base_config, finalize, output_path, parse_args, parser, pending, run_grid, sibling_path,
+                    with_method)
 
 NAME = "training_conditions"
 RECIPES = {
@@ -52,7 +55,7 @@ TRAIN_SEEDS = {"tiny": (0,), "default": (0,), "full": (0, 1, 2)}
 METHODS = ["dense", "magnitude", "wanda", "stade", "stade_all", "stade_all_nocomp"]
 SPARSITIES = {"tiny": [0.5], "default": [0.5], "full": [0.5]}
 EVAL_WINDOWS = {"tiny": 8, "default": 80, "full": 80}  # windows of the models' own sequence length
-SEED = 0  # the calibration draw and the centring measurement
+SEED = 0  # the centring measurement's draw (the calibration draw is the training seed's: see main)
 
 def build_model(recipe: str, size: dict, vocab: int, eos: int, seed: int = 0) -> torch.nn.Module:
     """A fresh model of the recipe's family: stock Hugging Face configs, so the pipeline loads the checkpoint."""
@@ -155,6 +158,17 @@ def record_training(recipe: str, size: dict, corpus: str, seed: int, train_out, 
               f"{record['train_seconds']:.0f}s", flush=True)
 
 
+def _seed_finished(args, grid, size: dict, corpus: str, seed: int, train_out) -> bool:
+    """Whether a training seed's pruning rows and training rows are all recorded: then its models need not be
+    trained again (on a fresh machine the checkpoints are not cached, and training is most of the cost)."""
+    from methods.results import done_keys, run_key
+
+    trained = done_keys(train_out)
+    return (all(key in done_keys(output_path(args, NAME)) for key, _ in grid)
+            and all(run_key({"experiment": f"{NAME}_train", **model_spec(r, size, corpus, seed)[0]}) in trained
+                    for r in RECIPES))
+
+
 def main(argv=None):
     args = parse_args(parser(__doc__), argv)
     if args.scale == "paper":
@@ -173,7 +187,7 @@ def main(argv=None):
             who[model] = {"recipe": recipe, "train_seed": seed}
             # the models' own sequence length for calibration and evaluation, whatever the scale's preset says
             base = replace(base_config(args, model=model), seqlen=size["seqlen"], nsamples=16, device="cpu",
-                           eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale])
+                           eval_seqlen=None, eval_windows=EVAL_WINDOWS[args.scale], seed=seed)
             configs.append(with_method(base, "dense"))
             configs += [with_method(base, m, sparsity=s) for s in SPARSITIES[args.scale] for m in METHODS[1:]]
         plan[seed] = finalize(spec, args, configs)  # every seed's grid validated before any model trains
@@ -182,7 +196,7 @@ def main(argv=None):
               f"{corpus}), then:")
     rows = []
     for seed, grid in plan.items():  # one training seed at a time: its rows land before the next seed trains
-        if not args.dry_run:
+        if not args.dry_run and not _seed_finished(args, grid, size, corpus, seed, train_out):
             for recipe in RECIPES:
                 record_training(recipe, size, corpus, seed, train_out, progress=not args.no_progress)
         rows += run_grid(spec, args, grid, annotate=lambda c: who[c.model])

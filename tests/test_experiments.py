@@ -285,6 +285,10 @@ def test_training_conditions_tiny(corpus_file, tmp_path, monkeypatch, capsys):
     tc.main(argv)  # cached checkpoints and finished rows: nothing is retrained or rerun
     printed = capsys.readouterr().out
     assert "0 to do" in printed and "final loss" not in printed
+    import shutil
+    shutil.rmtree(tmp_path / "cache" / "trained")  # a fresh machine: finished rows, no checkpoints
+    tc.main(argv)
+    assert not (tmp_path / "cache" / "trained").exists()  # nothing was trained again for rows already recorded
     sys.path.insert(0, str(ROOT / "analysis"))
     import tables
     monkeypatch.setenv("STADE_RESULTS_DIR", str(tmp_path))  # where the training records are read
