@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from methods import PruneConfig, run  # noqa: E402
 from methods.results import append_rows, done_keys, read_rows, results_root, run_key  # noqa: E402
+from slicing import check_slice, in_slice, parse_where  # noqa: E402
 from specs import BY_NAME, Block, Experiment  # noqa: E402
 
 SCALES = {
@@ -79,6 +80,9 @@ def parser(description: str) -> argparse.ArgumentParser:
                    help="run only the grid's rows with these patterns (comma-separated: unstructured,2:4,4:8)")
     p.add_argument("--sparsities", default=None,
                    help="run only the grid's rows at these target sparsities (comma-separated; an N:M row's is N/M)")
+    p.add_argument("--where", action="append", default=[], metavar="FIELD=V1[,V2]",
+                   help="run only the grid's rows whose config FIELD is one of the values (repeatable; e.g. "
+                        "--where seed=0,1 --where layers=mlp.down_proj; 'none' matches an unset field)")
     p.add_argument("--add-method", "--add_method", default=None,
                    help="new methods in this grid: beside every Wanda row (Wanda-sp for structured methods) a row "
                         "with this method, same pattern, sparsity, allocator and calibration (comma-separated)")
@@ -111,7 +115,8 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
                 raise ValueError(f"--method-args {item!r} is not METHOD:key=value[,key=value]")
             METHODS[method].with_args(parse_args_string(rest))  # unknown keys and bad values fail here
             args.method_kwargs[method] = parse_args_string(rest)
-        _check_slice(args)
+        check_slice(args)
+        args.where_fields = parse_where(args.where)
     except (KeyError, ValueError) as err:
         p.error(err.args[0] if isinstance(err, KeyError) else str(err))
     if not args.online:
@@ -236,7 +241,7 @@ def finalize(spec: Experiment, args: argparse.Namespace,
     if args.methods:
         keep = set(args.methods.split(","))
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
-    configs = [c for c in configs if c.method == "dense" or _in_slice(c, args)]
+    configs = [c for c in configs if c.method == "dense" or in_slice(c, args)]
     configs = [replace(c, method_args=args.method_kwargs.get(c.method)) for c in configs]
     unique, seen = [], set()
     for config in configs:
@@ -245,32 +250,6 @@ def finalize(spec: Experiment, args: argparse.Namespace,
             seen.add(key)
             unique.append((key, config))
     return unique
-
-
-def _check_slice(args: argparse.Namespace) -> None:
-    """ValueError for a --patterns entry that is no pattern or a --sparsities entry outside [0, 1)."""
-    from methods.masks import Pattern, check_sparsity
-
-    for pattern in (args.patterns or "").split(","):
-        if pattern:
-            Pattern.parse(pattern)
-    for value in (args.sparsities or "").split(","):
-        if value:
-            try:
-                check_sparsity(float(value))
-            except ValueError as err:
-                raise ValueError(f"--sparsities {value!r}: {err}") from None
-
-
-def _in_slice(config: PruneConfig, args: argparse.Namespace) -> bool:
-    """Whether a row lies in the --patterns / --sparsities slice of the grid (no option: every row)."""
-    patterns, sparsities = getattr(args, "patterns", None), getattr(args, "sparsities", None)
-    if patterns and config.pattern not in patterns.split(","):
-        return False
-    if sparsities:
-        target = replace(config).validate().sparsity  # an N:M row's sparsity is N/M
-        return any(abs(target - float(s)) < 1e-9 for s in sparsities.split(",") if s)
-    return True
 
 
 SCALE_DIRS = {"tiny": "tiny", "full": "full"}  # default and paper rows live in results/ itself

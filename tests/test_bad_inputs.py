@@ -188,6 +188,8 @@ SCRIPT_CASES = [
     (["experiments/main_perplexity.py", "--scale", "tiny", "--method-args", "ria:a", "--dry-run"], "is not"),
     (["experiments/main_perplexity.py", "--scale", "tiny", "--patterns", "2-4", "--dry-run"], "pattern must be"),
     (["experiments/main_perplexity.py", "--scale", "tiny", "--sparsities", "50", "--dry-run"], "--sparsities '50'"),
+    (["experiments/main_perplexity.py", "--scale", "tiny", "--where", "sed=1", "--dry-run"], "no field 'sed'"),
+    (["experiments/main_perplexity.py", "--scale", "tiny", "--where", "seed", "--dry-run"], "is not FIELD=V1"),
 ]
 
 

@@ -62,6 +62,19 @@ def test_patterns_and_sparsities_slice_the_grid(capsys, tmp_path):
     assert len(todo) == 4 and all(" s=0.7 " in l for l in todo[1:])  # uniform, OWL, AlphaPruning; not 0.6 / 0.8
 
 
+def test_where_slices_the_grid_by_any_config_field(llama_dir, capsys, tmp_path):
+    """--where keeps the rows whose field is one of the values (the dense reference stays); fields combine by and."""
+    import stade_layer_study
+
+    base = ["--scale", "full", "--model", str(llama_dir), "--dry-run", "--output", str(tmp_path / "a.jsonl")]
+    stade_layer_study.main(base + ["--where", "layers=mlp.down_proj", "--where", "seed=0,3", "--methods", "wanda"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]
+    assert "dense" in todo[0] and len(todo) == 3  # dense, then wanda on down_proj with seeds 0 and 3 only
+    assert all("layers=mlp.down_proj" in l for l in todo[1:]) and sum("seed=3" in l for l in todo) == 1
+    stade_layer_study.main(base + ["--where", "layers=none"])
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2  # 'none' matches the unset field: dense alone
+
+
 def test_owl_then_neuroal_tiny_reuses_rows(llama_dir, corpus_file, tmp_path, capsys):
     import neuroal_topup
     import owl_high_sparsity
