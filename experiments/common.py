@@ -101,7 +101,10 @@ def parse_args(p: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     try:
         for name in [m for opt in (args.methods, args.add_method) if opt for m in opt.split(",") if m]:
-            name, _, offload = name.partition("@")  # pruning_cost takes "method+allocator@offload"
+            name, _, gram_dtype = name.partition(":")  # pruning_cost takes "method+allocator@offload:gram_dtype"
+            if gram_dtype and gram_dtype not in ("float32", "float64"):
+                raise ValueError(f"{name}:{gram_dtype}: the Gram precision after : must be float32 or float64")
+            name, _, offload = name.partition("@")
             method, _, allocator = name.partition("+")
             METHODS[method]
             if allocator:

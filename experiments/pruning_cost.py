@@ -12,6 +12,8 @@ engine) and records:
   "wanda@disk":  Wanda with --offload disk (decoder blocks memory-mapped from a safetensors copy, one block in memory
                  at a time): its peak RSS above the process before loading, against half the model's float32 size
                  plus one block's calibration activations (the target of issue 20)
+  "sparsegpt:float32": SparseGPT with its Hessian (Gram, Cholesky factors, sweep) in float32, the papers' and the
+                 GPU path's precision, beside the CPU default float64 (digits independent of threads and BLAS)
 The dense forward is timed twice after pruning (zeros do not make dense products cheaper) and the faster is kept.
 Every method runs --repeat times (default 2), the methods alternating (A B C A B C: slow drift of a shared machine
 hits all alike), and the fastest run is the row; all runs' times are kept in it.
@@ -31,9 +33,10 @@ from common import BY_NAME, ROOT, allocator_args_for, base_config, output_path, 
 
 NAME = "pruning_cost"
 METHODS = {"tiny": ["wanda", "wanda+owl"],
-           "default": ["magnitude", "wanda", "stade", "sparsegpt", "ria", "dsnot", "wanda+owl", "wanda@disk"],
+           "default": ["magnitude", "wanda", "stade", "sparsegpt", "sparsegpt:float32", "ria", "dsnot", "wanda+owl",
+                       "wanda@disk"],
            "full": ["magnitude", "wanda", "stade", "sparsegpt", "ria", "dsnot", "pruner_zero", "wanda_admm", "admm",
-                    "wanda+owl", "wanda+alpha", "wanda+neuroal", "wanda@disk", "sparsegpt@disk"]}
+                    "wanda+owl", "wanda+alpha", "wanda+neuroal", "wanda@disk", "sparsegpt@disk", "sparsegpt:float32"]}
 METHODS["paper"] = METHODS["full"]
 
 
@@ -61,15 +64,18 @@ class RssSampler:
 
 
 def _config(spec: str, args: argparse.Namespace):
-    """"method[+allocator][@offload]" -> its validated PruneConfig."""
+    """"method[+allocator][@offload][:gram_dtype]" -> its validated PruneConfig ("sparsegpt:float32": SparseGPT
+    with the papers' float32 Hessian instead of the CPU default float64)."""
     from dataclasses import replace
+    spec, _, gram_dtype = spec.partition(":")
     spec, _, offload = spec.partition("@")
     method, _, allocator = spec.partition("+")
     allocator = allocator or "uniform"
     sparsity = 0.7 if allocator != "uniform" else 0.5  # allocators are run at the papers' 70%
     base = base_config(args, **({"model": args.model[0]} if args.model else {}))
     return replace(base, method=method, sparsity=sparsity, allocator=allocator, offload=offload or None,
-                   allocator_args=allocator_args_for(allocator, args.scale), eval=()).validate()
+                   allocator_args=allocator_args_for(allocator, args.scale), eval=(),
+                   gram_dtype=gram_dtype or None).validate()
 
 
 def worker(spec: str, args: argparse.Namespace) -> dict:
@@ -128,7 +134,7 @@ def worker(spec: str, args: argparse.Namespace) -> dict:
             "solve_s": phases.get("solve", 0.0), "phase_seconds": phases,
             "forward_passes": pruned["forward_passes"] + allocation.get("forward_passes", 0),
             "rss_model_mb": base_rss / 2**20, "peak_rss_prune_mb": rss.peak / 2**20,
-            "memory_ratio": rss.peak / base_rss, "offload": config.offload,
+            "memory_ratio": rss.peak / base_rss, "offload": config.offload, "gram_dtype": config.gram_dtype,
             "rss_before_load_mb": before_load_rss / 2**20,  # libraries + tokenizer, no weights
             "model_fp32_mb": loaded.provenance["params"] * 4 / 2**20,
             "block_activations_mb": 2 * calib.numel() * loaded.model.config.hidden_size * 4 / 2**20,

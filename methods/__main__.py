@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     prune.add_argument("--propagate", default="pruned", choices=["pruned", "dense"],
                        help="feed the next block the pruned block's outputs (papers) or the dense ones")
     prune.add_argument("--save", default=None, help="write the pruned model as a Hugging Face directory (new)")
+    prune.add_argument("--gram-dtype", "--gram_dtype", default=None, choices=["float32", "float64"],
+                       help="precision of the Gram matrix X^T X that SparseGPT/LSQ/ADMM solve with (default: "
+                            "float64 on CPU, reproducible across threads; float32 on GPUs, as the papers)")
     prune.add_argument("--offload-folder", "--offload_folder", default=None,
                        help="--offload disk: where the pruned blocks are written (default: a temporary folder)")
     prune.add_argument("--allow-nonfinite", action="store_true",
@@ -151,7 +154,7 @@ def _prune(args) -> tuple[dict, int]:
         eval_windows=_windows(args.eval_windows), eval_bos=args.eval_bos, propagate=args.propagate,
         batch_size=args.batch_size, device=args.device, dtype=args.dtype, revision=args.revision,
         zero_shot=args.zero_shot, threads=args.threads, allow_nonfinite=args.allow_nonfinite, offload=args.offload,
-        offload_folder=args.offload_folder)
+        offload_folder=args.offload_folder, gram_dtype=args.gram_dtype)
     row = methods.run(config, save=args.save, progress=not args.no_progress)
     return row, 1 if row.get("save_error") else 0
 

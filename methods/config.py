@@ -11,6 +11,7 @@ from .evaluate import check_zero_shot_spec
 from .masks import Pattern, check_sparsity
 from .models import EMBEDDED, resolve_device, resolve_dtype
 from .offload import MODES as OFFLOAD_MODES
+from .stats import GRAM_DTYPES
 from .structured import check_ratio
 from .synthesis import GENERATED
 
@@ -49,6 +50,8 @@ class PruneConfig:
     allow_nonfinite: bool = False  # record NaN/inf weights, statistics or losses instead of stopping (research)
     offload: Optional[str] = None  # "cpu" | "disk": decoder blocks stay off the device, one at a time on it
     offload_folder: Optional[str] = None  # where --offload disk writes pruned blocks (default: a temporary folder)
+    gram_dtype: Optional[str] = None  # "float32" | "float64": the Gram X^T X (SparseGPT's Hessian, LSQ, ADMM) and its
+    # factorisation; None = float64 on CPU (thread- and BLAS-independent digits), float32 on accelerators (the papers')
 
     @property
     def bound_method(self):
@@ -124,6 +127,9 @@ class PruneConfig:
             raise ValueError(f"eval_bos must be one of {BOS_MODES}, got {self.eval_bos!r}")
         if self.propagate not in ("pruned", "dense"):
             raise ValueError(f"propagate must be 'pruned' or 'dense', got {self.propagate!r}")
+        if self.gram_dtype not in GRAM_DTYPES:
+            raise ValueError(f"gram_dtype must be float32 or float64 (or unset: float64 on CPU, float32 on "
+                             f"accelerators), got {self.gram_dtype!r}")
         resolve_dtype(self.dtype, resolve_device(self.device))
 
     def _validate_offload(self, method) -> None:
@@ -173,7 +179,8 @@ class PruneConfig:
         for k in ("device", "batch_size", "threads", "allow_nonfinite", "offload", "offload_folder"):
             out.pop(k)
         # unset optional fields stay out of the key, so the key only names what the run actually sets
-        for name in ("allocator_args", "zero_shot", "zero_shot_limit", "calib_args", "layers", "method_args"):
+        for name in ("allocator_args", "zero_shot", "zero_shot_limit", "calib_args", "layers", "method_args",
+                     "gram_dtype"):
             if out[name] is None:
                 out.pop(name)
         return out

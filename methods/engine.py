@@ -137,11 +137,13 @@ def check_finite_weights(model: nn.Module) -> None:
 def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tensor], sparsity: float,
                 pattern: Pattern = Pattern(), *, batch_size: int = 8, device: torch.device | str = "cpu",
                 propagate: str = "pruned", plan: Optional[SparsityPlan] = None, progress: bool = True,
-                allow_nonfinite: bool = False, check_weights: bool = True) -> EngineReport:
+                allow_nonfinite: bool = False, check_weights: bool = True,
+                gram_dtype: Optional[torch.dtype] = None) -> EngineReport:
     """Prune every nn.Linear inside the decoder blocks of `model` (embeddings and lm_head stay dense).
 
     calib_ids: [nsamples, seqlen] token ids (None is allowed only for data-free methods).
     sparsity: the target; `plan` may override it per layer (allocators) with a float or a per-row tensor.
+    gram_dtype: precision of the Gram matrices solvers read (None: float64 on CPU, float32 on accelerators).
     """
     if propagate not in ("pruned", "dense"):
         raise ValueError(f"propagate must be 'pruned' or 'dense', got {propagate!r}")
@@ -175,7 +177,8 @@ def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tens
     needs = method.all_needs & set(NEEDS)
     for b, block in enumerate(tqdm(runner.blocks, desc=desc, disable=not progress)):
         with onloaded(block):  # --offload: the block's weights come in once for its three phases
-            collector, outs = runner.run(block, collect=True, needs=needs, keep=propagate == "dense")
+            collector, outs = runner.run(block, collect=True, needs=needs, keep=propagate == "dense",
+                                         gram_dtype=gram_dtype)
             if not allow_nonfinite:
                 collector.check_finite(b)
             t = report.add("collect", t)

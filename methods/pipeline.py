@@ -25,6 +25,7 @@ from .evaluate import perplexity, zero_shot
 from .masks import Pattern, sparsity_report
 from .models import LoadedModel, load_model
 from .results import peak_rss_mb, provenance, run_key
+from .stats import GRAM_DTYPES
 from .saving import bias_plan, biased_modules, check_save_target, needed_bias_modules, refusal, save_model
 from .structured import discover_units, head_dim_of, prune_structured
 from .synthesis import GENERATED
@@ -151,7 +152,8 @@ def _prune_weights(config: PruneConfig, method: Method, loaded: LoadedModel, cal
     report = prune_model(loaded.model, method, calib if method.uses_data else None, config.sparsity,
                          Pattern.parse(config.pattern), batch_size=config.batch_size, device=device,
                          propagate=config.propagate, plan=plan, progress=progress,
-                         allow_nonfinite=config.allow_nonfinite, check_weights=False)  # preflight checked them
+                         allow_nonfinite=config.allow_nonfinite, check_weights=False,  # preflight checked them
+                         gram_dtype=GRAM_DTYPES[config.gram_dtype])
     seconds.update({f"prune_{k}": v for k, v in report.seconds.items()})
     achieved = sparsity_report(prunable_linears(loaded.model))
     layer_methods = {}

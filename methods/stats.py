@@ -22,6 +22,7 @@ from typing import Iterable, Optional
 import torch
 
 NEEDS = ("gram", "abs_mean")
+GRAM_DTYPES = {None: None, "float32": torch.float32, "float64": torch.float64}  # None: by device
 
 
 GRAM_BLOCKS = 4  # X^T X as 4 block rows of its upper trapezoid: (4 + 1) / (2 * 4) = 5/8 of the full GEMM's flops

@@ -146,10 +146,12 @@ class _Collector:
     and which read a normalisation output. Later batches stop at the last linear's input when `stop_early`
     (nothing the statistics need comes after it), unless some linear ran more than once per pass."""
 
-    def __init__(self, block: nn.Module, needs: Iterable[str], device: torch.device, stop_early: bool) -> None:
+    def __init__(self, block: nn.Module, needs: Iterable[str], device: torch.device, stop_early: bool,
+                 gram_dtype: Optional[torch.dtype] = None) -> None:
         self.linears = find_linears(block)
         self.needs = set(needs)
-        self.stats = {n: LayerStats(m.in_features, device=device, needs=self.needs) for n, m in self.linears.items()}
+        self.stats = {n: LayerStats(m.in_features, device=device, needs=self.needs, gram_dtype=gram_dtype)
+                      for n, m in self.linears.items()}
         self.leader = {n: n for n in self.linears}
         self.normalized = {n: False for n in self.linears}
         self.order: list[str] = []  # linears in the order they ran (first batch)
@@ -244,10 +246,12 @@ class BlockRunner:
         self.position = 0  # the block whose inputs `inputs` holds
 
     @torch.no_grad()
-    def run(self, block: nn.Module, *, collect: bool = False, needs: Iterable[str] = (),
-            keep: bool = False) -> tuple[Optional[_Collector], Optional[list[torch.Tensor]]]:
-        """One pass of `block` over the current inputs; returns (statistics or None, outputs or None)."""
-        collector = _Collector(block, needs, self.device, stop_early=not keep) if collect else None
+    def run(self, block: nn.Module, *, collect: bool = False, needs: Iterable[str] = (), keep: bool = False,
+            gram_dtype: Optional[torch.dtype] = None) -> tuple[Optional[_Collector], Optional[list[torch.Tensor]]]:
+        """One pass of `block` over the current inputs; returns (statistics or None, outputs or None).
+        gram_dtype: the Gram matrix's precision (None: float64 on CPU, float32 on accelerators)."""
+        collector = (_Collector(block, needs, self.device, stop_early=not keep, gram_dtype=gram_dtype)
+                     if collect else None)
         outs = [] if keep else None
         try:
             for x, call in zip(self.inputs, self.calls[self.position]):

@@ -190,6 +190,7 @@ SCRIPT_CASES = [
     (["experiments/main_perplexity.py", "--scale", "tiny", "--sparsities", "50", "--dry-run"], "--sparsities '50'"),
     (["experiments/main_perplexity.py", "--scale", "tiny", "--where", "sed=1", "--dry-run"], "no field 'sed'"),
     (["experiments/main_perplexity.py", "--scale", "tiny", "--where", "seed", "--dry-run"], "is not FIELD=V1"),
+    (["experiments/pruning_cost.py", "--methods", "sparsegpt:float16", "--dry-run"], "must be float32 or float64"),
 ]
 
 

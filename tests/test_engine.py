@@ -146,3 +146,26 @@ def test_heap_is_trimmed_after_each_solver_group_only(monkeypatch, method, trims
     model = tiny_llama(layers=2)
     prune_model(model, METHODS[method], torch.randint(0, 260, (2, 16)), 0.5, batch_size=2, progress=False)
     assert len(calls) == trims * 2
+
+
+def test_gram_precision_reaches_the_solver_and_keeps_exact_sparsity(monkeypatch):
+    """gram_dtype sets the precision SparseGPT factorises and sweeps in (float64 on CPU by default, float32 when
+    asked: the papers' and the GPU path's); either way every layer is pruned to exactly 50%, and the float32 masks
+    stay close to the float64 ones (the mask decisions only move on near-ties)."""
+    import methods.sparsegpt as sparsegpt
+
+    seen = []
+    original = sparsegpt.upper_cholesky_of_inverse
+    monkeypatch.setattr(sparsegpt, "upper_cholesky_of_inverse",
+                        lambda H, **kw: seen.append(H.dtype) or original(H, **kw))
+    ids = torch.randint(0, 260, (4, 32), generator=torch.Generator().manual_seed(0))
+    models = {}
+    for name, dtype in (("default", None), ("float32", torch.float32)):
+        models[name] = tiny_llama()
+        prune_model(models[name], METHODS["sparsegpt"], ids, 0.5, batch_size=2, progress=False, gram_dtype=dtype)
+    assert set(seen[:len(seen) // 2]) == {torch.float64} and set(seen[len(seen) // 2:]) == {torch.float32}
+    a, b = prunable_linears(models["default"]), prunable_linears(models["float32"])
+    for key in a:
+        assert int((a[key].weight == 0).sum()) == int((b[key].weight == 0).sum()) == a[key].weight.numel() // 2
+    agree = sum(int(((a[k].weight == 0) == (b[k].weight == 0)).sum()) for k in a) / sum(a[k].weight.numel() for k in a)
+    assert agree > 0.97

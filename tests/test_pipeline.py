@@ -42,6 +42,20 @@ def test_run_key_ignores_device_but_not_method(llama_dir, corpus_file):
     assert run_key(a.defining_fields()) == run_key(b.defining_fields()) != run_key(c.defining_fields())
 
 
+def test_gram_dtype_is_in_the_key_only_when_set():
+    """Unset (the device's default), the Gram precision leaves every recorded row's key as it was; set, it names a
+    different run; a precision the solvers do not support is refused before any work."""
+    from methods import PruneConfig
+    from methods.results import run_key
+
+    keys = [run_key(PruneConfig(method="sparsegpt", gram_dtype=d).validate().defining_fields())
+            for d in (None, "float32", "float64")]
+    assert "gram_dtype" not in PruneConfig(method="sparsegpt").validate().defining_fields()
+    assert len(set(keys)) == 3
+    with pytest.raises(ValueError, match="gram_dtype must be float32 or float64"):
+        PruneConfig(method="sparsegpt", gram_dtype="float16").validate()
+
+
 @pytest.mark.parametrize("method", ["stade", "sparsegpt"])
 def test_saved_model_round_trip(llama_dir, corpus_file, tmp_path, method):
     """STADE adds biases to Llama's o_proj/down_proj; a reload must keep them (and the zeros)."""
