@@ -45,18 +45,26 @@ def least_squares_update(layer: nn.Linear, mask: torch.Tensor, stats: LayerStats
             continue
         for chunk in rows.split(max(1, _CHUNK_ELEMENTS // (k * k))):
             kept = torch.sort((~mask[chunk]).float(), dim=1, descending=True, stable=True).indices[:, :k]
-            # rows of H first (one index_select), then the kept columns of each: far less index traffic than
-            # H[kept[:, :, None], kept[:, None, :]]
-            H_kk = torch.gather(H.index_select(0, kept.reshape(-1)).reshape(len(chunk), k, -1), 2,
-                                kept[:, None, :].expand(len(chunk), k, k))
             rhs = torch.gather(target[chunk], 1, kept)[:, :, None]
-            W[chunk[:, None], kept] += _spd_solve(H_kk, rhs)[:, :, 0].to(W.dtype)
+            W[chunk[:, None], kept] += _spd_solve(_kept_blocks(H, kept), rhs)[:, :, 0].to(W.dtype)
+
+
+def _kept_blocks(H: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """H_KK of every row (kept: rows x k input indices) as one rows x k x k tensor. One row at a time, so each
+    copy reads k rows of H that stay in cache: about 10x faster than one batched gather through a rows x k x d
+    intermediate and 2x faster than advanced indexing (measured at d = 576, k = 288); the same values."""
+    out = torch.empty(kept.shape[0], kept.shape[1], kept.shape[1], dtype=H.dtype, device=H.device)
+    for i, index in enumerate(kept):
+        torch.index_select(H.index_select(0, index), 1, index, out=out[i])
+    return out
 
 
 def _spd_solve(A: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve the batched SPD systems A x = b; a matrix that is not numerically SPD is solved by LU, one thread."""
+    """Solve the batched SPD systems A x = b; a matrix that is not numerically SPD is solved by LU, one thread.
+    With A = L L^T: two triangular solves (the arithmetic of cholesky_solve, whose batched form is ~5x slower for
+    one right-hand side here)."""
     L, info = torch.linalg.cholesky_ex(A)
-    x = torch.cholesky_solve(b, L)
+    x = torch.linalg.solve_triangular(L.mT, torch.linalg.solve_triangular(L, b, upper=False), upper=True)
     bad = torch.nonzero(info).flatten()
     if bad.numel():
         threads = torch.get_num_threads()
