@@ -81,7 +81,9 @@ def make_cell(label: str, rows: list[dict], kind: str = "ppl") -> Optional[Cell]
     """A cell from its rows (one per seed); None when there are none or they lack per-unit records."""
     if not rows:
         return None
-    rows = sorted(rows, key=seed_of)
+    rows = _with_records(rows, kind)
+    if rows is None:
+        return None
     try:
         if kind == "ppl":
             values, groups = [window_nll(r) for r in rows], None
@@ -93,6 +95,23 @@ def make_cell(label: str, rows: list[dict], kind: str = "ppl") -> Optional[Cell]
     if len({len(v) for v in values}) != 1:
         raise ValueError(f"cell {label}: rows were evaluated on different numbers of windows/items")
     return Cell(label, np.stack(values), tuple(seed_of(r) for r in rows), groups)
+
+
+def _with_records(rows: list[dict], kind: str) -> Optional[list[dict]]:
+    """One row per seed, sorted: a row re-run with per-window/per-item records supersedes an older row of the same
+    configuration and seed that has none (the re-run of issue 21); None if some seed has no row with records."""
+    def has(row: dict) -> bool:
+        try:
+            return bool(window_nll(row).size if kind == "ppl" else item_scores(row)[0].size)
+        except (KeyError, TypeError):
+            return False
+
+    by_seed: dict[tuple, dict] = {}
+    for row in rows:
+        seed = seed_of(row)
+        if seed not in by_seed or (has(row) and not has(by_seed[seed])):
+            by_seed[seed] = row
+    return None if not all(has(r) for r in by_seed.values()) else [by_seed[k] for k in sorted(by_seed)]
 
 
 def seed_of(row: dict) -> tuple:

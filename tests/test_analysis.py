@@ -114,3 +114,13 @@ def test_training_table_uses_the_pruned_models_training_rows(monkeypatch):
     record = tables_other._training_records(pruned)["opt_relu"]
     assert abs(record["final_loss"] - 1.6) < 1e-12
     assert record["centring"] == {"fc2": 0.05}  # the norm-fed fc1 is left out; the mean over the two seeds
+
+
+def test_a_rerun_with_window_records_supersedes_the_old_row_of_its_seed():
+    from analysis.evidence import make_cell
+
+    old = {"calibration": {"seed": 0}, "ppl": {"c": 2.0}}
+    new = {"calibration": {"seed": 0}, "ppl": {"c": 2.0}, "ppl_windows": {"c": {"nll": [0.5, 0.9]}}}
+    cell = make_cell("x", [old, new])
+    assert cell is not None and cell.values.shape == (1, 2)
+    assert make_cell("x", [old]) is None  # a seed with no records at all stays "not run"
