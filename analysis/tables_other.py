@@ -165,7 +165,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                           "peak RSS / model RSS"],
                          "method & sparsity & time ratio & collect & solve & recompute & other & memory ratio")
     rank = lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)  # noqa: E731
-    for r in sorted(rows, key=lambda r: (rank(r["method"].split("+")[0]), r["method"])):
+    base = lambda spec: spec.split(":")[0].split("@")[0].split("+")[0]  # noqa: E731  (method of "m+a@o:dtype")
+    for r in sorted(rows, key=lambda r: (rank(base(r["method"])), r["method"])):
         f = r["dense_forward_decoder_s"]
         ph = r.get("phase_seconds", {})
         other = r["prune_s"] - sum(ph.get(k, 0.0) for k in ("collect", "solve", "recompute"))
@@ -185,7 +186,11 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                "'other': capture, gradients (Pruner-Zero), allocator search. 'solve' is the Wanda paper's pruning "
                f"time (metric + mask + update): {paper.get('wanda', '?')} s (Wanda) vs {paper.get('sparsegpt', '?')} s "
                f"(SparseGPT) for LLaMA-7B on an A100 in the paper; SparseGPT/Wanda solve ratio {ratio} here. "
-               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs." + _offload_note(rows))
+               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs."
+               + (" sparsegpt:float32: SparseGPT with its Hessian, Cholesky factors and sweep in float32 (the papers' "
+                  "and the GPU path's precision); the CPU default is float64, whose digits do not depend on the thread "
+                  "count or the BLAS kernel." if any(r["method"].endswith(":float32") for r in rows) else "")
+               + _offload_note(rows))
     return _finish(lines, tex, caption)
 
 
