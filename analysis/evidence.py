@@ -78,40 +78,31 @@ def item_scores(row: dict, metric: str = "acc") -> tuple[np.ndarray, list]:
 
 
 def make_cell(label: str, rows: list[dict], kind: str = "ppl") -> Optional[Cell]:
-    """A cell from its rows (one per seed); None when there are none or they lack per-unit records."""
-    if not rows:
-        return None
-    rows = _with_records(rows, kind)
-    if rows is None:
-        return None
-    try:
-        if kind == "ppl":
-            values, groups = [window_nll(r) for r in rows], None
-        else:
-            pairs = [item_scores(r) for r in rows]
-            values, groups = [v for v, _ in pairs], pairs[0][1]
-    except KeyError:
-        return None
-    if len({len(v) for v in values}) != 1:
-        raise ValueError(f"cell {label}: rows were evaluated on different numbers of windows/items")
-    return Cell(label, np.stack(values), tuple(seed_of(r) for r in rows), groups)
-
-
-def _with_records(rows: list[dict], kind: str) -> Optional[list[dict]]:
-    """One row per seed, sorted: a row re-run with per-window/per-item records supersedes an older row of the same
-    configuration and seed that has none (the re-run of issue 21); None if some seed has no row with records."""
-    def has(row: dict) -> bool:
-        try:
-            return bool(window_nll(row).size if kind == "ppl" else item_scores(row)[0].size)
-        except (KeyError, TypeError):
-            return False
-
-    by_seed: dict[tuple, dict] = {}
+    """A cell from its rows, one per seed; None when there are none or a seed has no row with per-unit records. A
+    row re-run with records supersedes an older row of the same configuration and seed that has none (issue 21's
+    re-runs)."""
+    by_seed: dict[tuple, tuple] = {}
     for row in rows:
         seed = seed_of(row)
-        if seed not in by_seed or (has(row) and not has(by_seed[seed])):
-            by_seed[seed] = row
-    return None if not all(has(r) for r in by_seed.values()) else [by_seed[k] for k in sorted(by_seed)]
+        if by_seed.get(seed) is None:
+            by_seed[seed] = _records(row, kind)
+    if not by_seed or any(r is None for r in by_seed.values()):
+        return None
+    seeds = sorted(by_seed)
+    values = [by_seed[s][0] for s in seeds]
+    if len({len(v) for v in values}) != 1:
+        raise ValueError(f"cell {label}: rows were evaluated on different numbers of windows/items")
+    return Cell(label, np.stack(values), tuple(seeds), by_seed[seeds[0]][1])
+
+
+def _records(row: dict, kind: str) -> Optional[tuple[np.ndarray, Optional[list]]]:
+    """(per-window NLLs, None) of a perplexity row or (per-item scores, task ranges) of a zero-shot row; None for a
+    row that predates those records."""
+    try:
+        values, groups = (window_nll(row), None) if kind == "ppl" else item_scores(row)
+    except (KeyError, TypeError):
+        return None
+    return (values, groups) if values.size else None
 
 
 def seed_of(row: dict) -> tuple:
