@@ -189,7 +189,7 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs."
                + (" sparsegpt:float32: SparseGPT with its Hessian, Cholesky factors and sweep in float32 (the papers' "
                   "and the GPU path's precision); the CPU default is float64, whose digits do not depend on the thread "
-                  "count or the BLAS kernel." if any(r["method"].endswith(":float32") for r in rows) else "")
+                  "count or the BLAS kernel." if any(r.get("gram_dtype") == "float32" for r in rows) else "")
                + _offload_note(rows))
     return _finish(lines, tex, caption)
 
