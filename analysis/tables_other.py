@@ -165,7 +165,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                           "peak RSS / model RSS"],
                          "method & sparsity & time ratio & collect & solve & recompute & other & memory ratio")
     rank = lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)  # noqa: E731
-    base = lambda spec: spec.split(":")[0].split("@")[0].split("+")[0]  # noqa: E731  (method of "m+a@o:dtype")
+    from methods.config import split_method_spec  # lazy: only this table needs the engine's package
+    base = lambda spec: split_method_spec(spec)[0]  # noqa: E731
     for r in sorted(rows, key=lambda r: (rank(base(r["method"])), r["method"])):
         f = r["dense_forward_decoder_s"]
         ph = r.get("phase_seconds", {})

@@ -67,15 +67,14 @@ def _config(spec: str, args: argparse.Namespace):
     """"method[+allocator][@offload][:gram_dtype]" -> its validated PruneConfig ("sparsegpt:float32": SparseGPT
     with the papers' float32 Hessian instead of the CPU default float64)."""
     from dataclasses import replace
-    spec, _, gram_dtype = spec.partition(":")
-    spec, _, offload = spec.partition("@")
-    method, _, allocator = spec.partition("+")
+    from methods.config import split_method_spec
+    method, allocator, offload, gram_dtype = split_method_spec(spec)
     allocator = allocator or "uniform"
     sparsity = 0.7 if allocator != "uniform" else 0.5  # allocators are run at the papers' 70%
     base = base_config(args, **({"model": args.model[0]} if args.model else {}))
-    return replace(base, method=method, sparsity=sparsity, allocator=allocator, offload=offload or None,
+    return replace(base, method=method, sparsity=sparsity, allocator=allocator, offload=offload,
                    allocator_args=allocator_args_for(allocator, args.scale), eval=(),
-                   gram_dtype=gram_dtype or None).validate()
+                   gram_dtype=gram_dtype).validate()
 
 
 def worker(spec: str, args: argparse.Namespace) -> dict:

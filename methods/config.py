@@ -184,3 +184,14 @@ class PruneConfig:
             if out[name] is None:
                 out.pop(name)
         return out
+
+
+def split_method_spec(spec: str) -> tuple[str, Optional[str], Optional[str], Optional[str]]:
+    """"method[+allocator][@offload][:gram_dtype]" -> (method, allocator, offload, gram_dtype), None where unset.
+
+    The one parser of the benchmarks' method specs ("wanda+owl", "wanda@disk", "sparsegpt:float32"), shared by the
+    experiment that writes them and the table that orders them."""
+    rest, _, gram_dtype = spec.partition(":")
+    rest, _, offload = rest.partition("@")
+    method, _, allocator = rest.partition("+")
+    return method, allocator or None, offload or None, gram_dtype or None

@@ -148,3 +148,15 @@ def test_nothing_in_the_project_unpickles():
             if pattern in text or "import " + "pickle" in text or "torch." + "load(" in text:
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("spec, parts", [
+    ("wanda", ("wanda", None, None, None)),
+    ("wanda+owl", ("wanda", "owl", None, None)),
+    ("wanda@disk", ("wanda", None, "disk", None)),
+    ("sparsegpt:float32", ("sparsegpt", None, None, "float32")),
+    ("wanda+owl@cpu:float64", ("wanda", "owl", "cpu", "float64")),
+])
+def test_a_benchmark_method_spec_splits_into_its_four_parts(spec, parts):
+    from methods.config import split_method_spec
+    assert split_method_spec(spec) == parts
