@@ -208,3 +208,13 @@ def test_time_table_total_leaves_out_the_optional_benchmarks(tmp_path, monkeypat
     monkeypatch.setenv("STADE_RESULTS_DIR", str(tmp_path))
     md, _ = run_times_table(["main_perplexity"])
     assert "| **total** | 22 |" in md and "peer_benchmark" not in md
+
+
+def test_table_seed_means_count_a_rerun_seed_once_and_use_its_new_row():
+    from tables_perplexity import seed_means
+    old = _row("a", [4.0, 4.0], seed=0)
+    del old["ppl_windows"]  # a row from before per-window records
+    rows = [old, _row("a", [2.0, 2.0], seed=0), _row("a", [3.0, 3.0], seed=1)]
+    value, n = seed_means(rows, lambda r: r["method"])["a"]
+    assert n == 2
+    assert value == pytest.approx(math.exp(2.5))
