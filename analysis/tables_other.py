@@ -23,8 +23,8 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
     means = seed_means(rows, lambda r: (r["method"], r["sparsity_target"]))
     head = ["method"] + [f"{c} {x:.0%}" for x in ratios for c in ("ppl", "0-shot", "params", "removed")]
     lines, tex = _header(head + [f"FLAP paper ppl {x:.0%}" for x in ratios])
-    first = {}
-    for r in rows:
+    first = {}  # per cell, the first row with zero-shot records (the full scale evaluates them on one draw)
+    for r in sorted(rows, key=lambda r: not r.get("zero_shot")):
         first.setdefault((r["method"], r["sparsity_target"]), r)
     for m in ordered_methods((k[0] for k in means), STRUCTURED_ORDER):
         cells = []
@@ -39,7 +39,7 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
                       else ""]
         _emit(lines, tex, m, cells + [paper.get((m, 0.0 if m == "dense" else x), "") for x in ratios])
     caption = (f"Perplexity on `{corpus}` in windows of {rows[0]['eval_sizes'][corpus]['seqlen']} tokens, offline "
-               "zero-shot mean accuracy (%), attention+MLP parameters left, head groups and MLP channels removed over "
+               "zero-shot mean accuracy (%; of one calibration draw), attention+MLP parameters left, head groups and MLP channels removed over "
                f"all blocks; model `{_model(rows[0])}` ({rows[0].get('scale', '?')} scale), ratio = share of attention "
                "+ MLP parameters removed, no fine-tuning. Paper columns: FLAP's LLaMA-7B WikiText-2 numbers (copied "
                "in a third-party README; the LLM-BIP paper's tables could not be read offline).")

@@ -218,3 +218,18 @@ def test_table_seed_means_count_a_rerun_seed_once_and_use_its_new_row():
     value, n = seed_means(rows, lambda r: r["method"])["a"]
     assert n == 2
     assert value == pytest.approx(math.exp(2.5))
+
+
+def test_structured_table_takes_zero_shot_from_the_draw_that_has_it():
+    """At the full scale only the first calibration draw is evaluated zero-shot; the table's accuracy column must
+    come from that row even when another draw's row (without zero-shot) is written first."""
+    from tables_other import bip_structured_table
+    extra = {"eval_sizes": {"c": {"seqlen": 128}}, "scale": "full"}
+    plain = _row("bip", [3.0, 3.0], seed=1, sparsity=0.2, **extra)
+    scored = _row("bip", [3.2, 3.2], seed=0, sparsity=0.2, **extra,
+                  zero_shot={"tasks": {"t1": {"acc": 0.25}, "t2": {"acc": 0.75}}})
+    dense = _row("dense", [2.5, 2.5], seed=0, sparsity=0.0, **extra)
+    md, _ = bip_structured_table([dense, plain, scored])
+    bip_line = next(line for line in md.splitlines() if line.startswith("| bip |"))
+    assert "| 50.0 |" in bip_line
+    assert f"{math.exp(3.1):.2f}" in bip_line  # the perplexity still averages both draws
