@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Optional
 
 from claims_spec import CLAIMS, Claim, Sel
-from evidence import Interval, bootstrap, make_cell, pct, verdict
+from evidence import Interval, bootstrap, make_cell, pct, units_of, verdict
 from paths import ROOT, SCALE_DIRS, read_jsonl, results_root, scale
 from tables_common import update_readme
 
@@ -42,8 +42,20 @@ def _display(claim: Claim, value: float) -> str:
     return f"{value:+.1f} pt" if claim.kind == "zero_shot" else pct(value)
 
 
+def same_windows(selected: dict[str, list[dict]], kind: str) -> dict[str, list[dict]]:
+    """Each cell's rows restricted to the largest number of windows (items) that every cell has rows for: a pair is
+    only compared on the same evaluation windows, so rows of another protocol (e.g. a preset's 80 windows beside a
+    grid's 40) are left out rather than mixed; no common count leaves every cell empty ("not run")."""
+    counts = {name: {units_of(r, kind) for r in rs} - {None} for name, rs in selected.items()}
+    common = set.intersection(*counts.values()) if counts else set()
+    n = max(common, default=None)
+    return {name: [r for r in rs if units_of(r, kind) in (n, None) and n is not None] for name, rs in selected.items()}
+
+
 def evaluate_cell(claim: Claim, cell, rows: list[dict]) -> dict:
-    cells = {name: make_cell(name, [r for r in rows if matches(r, sel)], claim.kind) for name, sel in cell.select.items()}
+    selected = same_windows({name: [r for r in rows if matches(r, sel)] for name, sel in cell.select.items()},
+                            claim.kind)
+    cells = {name: make_cell(name, rs, claim.kind) for name, rs in selected.items()}
     out = {"label": cell.label, "threshold": cell.threshold, "sense": cell.sense}
     if any(c is None for c in cells.values()):
         return {**out, "verdict": "not run"}

@@ -105,6 +105,12 @@ def _records(row: dict, kind: str) -> Optional[tuple[np.ndarray, Optional[list]]
     return (values, groups) if values.size else None
 
 
+def units_of(row: dict, kind: str = "ppl") -> Optional[int]:
+    """How many windows (zero-shot items) a row's records cover; None for a row without records."""
+    records = _records(row, kind)
+    return None if records is None else int(records[0].size)
+
+
 def seed_of(row: dict) -> tuple:
     """What distinguishes repeated rows of one configuration: the calibration seed and, for models trained from
     scratch, the training seed."""

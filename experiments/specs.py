@@ -21,6 +21,8 @@ from typing import Optional
 SCALES = ("tiny", "default", "full", "paper")
 FAMILIES = ("gemma3-270m", "qwen2.5-0.5b")  # the other two real families, beside the default SmolLM2 ("embedded")
 DEFAULT_SEEDS, FULL_SEEDS = (0, 1, 2), (0, 1, 2, 3, 4)
+# the larger families are evaluated on 40 windows at the full scale; every row a claim pairs must use the same ones
+FAMILY_EVAL = (("eval_windows", 40),)
 
 
 @dataclass(frozen=True)
@@ -78,13 +80,13 @@ MAIN = Experiment(
                  _b(*_MAIN_50_FULL, seeds=FULL_SEEDS), _b("wanda", "dsnot", sparsities=[0.6], seeds=FULL_SEEDS),
                  _b("wanda", "sparsegpt", "stade", "stade_all", "stade_all_nocomp", "ria", patterns=["2:4", "4:8"],
                     seeds=FULL_SEEDS),
-                 _b("dense", models=FAMILIES),
-                 _b("magnitude", models=FAMILIES, patterns=["unstructured", "2:4", "4:8"]),
+                 _b("dense", models=FAMILIES, overrides=FAMILY_EVAL),
+                 _b("magnitude", models=FAMILIES, patterns=["unstructured", "2:4", "4:8"], overrides=FAMILY_EVAL),
                  _b("wanda", "sparsegpt", "stade", "stade_all", "stade_all_nocomp", models=FAMILIES,
-                    patterns=["unstructured", "2:4"], seeds=(0, 1, 2), overrides=(("eval_windows", 40),)),
+                    patterns=["unstructured", "2:4"], seeds=(0, 1, 2), overrides=FAMILY_EVAL),
                  # the 4:8 cells of the two Wanda claims on the other families
                  _b("wanda", "sparsegpt", models=FAMILIES, patterns=["4:8"], seeds=(0, 1, 2),
-                    overrides=(("eval_windows", 40),))),
+                    overrides=FAMILY_EVAL)),
         "paper": (_b("dense"), _b("magnitude", "wanda", "sparsegpt", "stade", "stade_nocomp", "stade_all",
                                   "stade_all_nocomp", "stade_star", "ria", "dsnot", "pruner_zero",
                                   patterns=["unstructured", "2:4", "4:8"])),
@@ -104,7 +106,7 @@ OWL = Experiment(
                  _b("stade", "magnitude", sparsities=[0.7], allocators=["uniform", "owl", "alpha"]),
                  _b("wanda", "sparsegpt", "stade", "magnitude", sparsities=[0.6, 0.8], allocators=["uniform", "owl"]),
                  _b("wanda", models=FAMILIES, sparsities=[0.7], allocators=["uniform", "owl"], seeds=(0, 1, 2),
-                    overrides=(("eval_windows", 40),))),
+                    overrides=FAMILY_EVAL)),
         "paper": (_b("dense"), _b("magnitude", "wanda", "sparsegpt", "stade", sparsities=[0.6, 0.7, 0.8],
                                   allocators=["uniform", "owl", "alpha"])),
     },
@@ -214,7 +216,7 @@ LAYERS = Experiment(
                  _b("stade_all_nocomp", sparsities=[0.7], layers=["each"]),
                  _b("dense", models=FAMILIES),
                  _b("wanda", "stade_all", models=FAMILIES, sparsities=[0.7], layers=["each"],
-                    overrides=(("eval_windows", 40),))),
+                    overrides=FAMILY_EVAL)),
         "paper": (_b("dense"), _b("wanda", "stade_all", "stade_all_nocomp",
                                   sparsities=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], layers=["each"])),
     },

@@ -233,3 +233,17 @@ def test_structured_table_takes_zero_shot_from_the_draw_that_has_it():
     bip_line = next(line for line in md.splitlines() if line.startswith("| bip |"))
     assert "| 50.0 |" in bip_line
     assert f"{math.exp(3.1):.2f}" in bip_line  # the perplexity still averages both draws
+
+
+def test_a_pair_is_compared_only_on_the_windows_both_cells_have():
+    """Rows of another evaluation protocol (80 windows beside a grid's 40) are left out, not mixed; with no common
+    protocol the cell is "not run" instead of an error."""
+    rng = np.random.default_rng(1)
+    base = rng.normal(3.0, 0.3, 80)
+    cell = pair(Sel("a", model="embedded"), Sel("b", model="embedded"), 0.0, "t")
+    a40 = _row("a", base[:40] - 0.1)
+    b40, b80 = _row("b", base[:40]), _row("b", base + 5.0)  # the 80-window row would reverse the verdict
+    result = claims.evaluate_cell(CLAIM, cell, [b80, a40, b40])
+    assert result["verdict"] == "holds"
+    assert result["interval"].units == 40
+    assert claims.evaluate_cell(CLAIM, cell, [a40, b80])["verdict"] == "not run"
