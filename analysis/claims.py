@@ -46,10 +46,12 @@ def same_windows(selected: dict[str, list[dict]], kind: str) -> dict[str, list[d
     """Each cell's rows restricted to the largest number of windows (items) that every cell has rows for: a pair is
     only compared on the same evaluation windows, so rows of another protocol (e.g. a preset's 80 windows beside a
     grid's 40) are left out rather than mixed; no common count leaves every cell empty ("not run")."""
-    counts = {name: {units_of(r, kind) for r in rs} - {None} for name, rs in selected.items()}
-    common = set.intersection(*counts.values()) if counts else set()
-    n = max(common, default=None)
-    return {name: [r for r in rs if units_of(r, kind) in (n, None) and n is not None] for name, rs in selected.items()}
+    units = {name: [(r, units_of(r, kind)) for r in rs] for name, rs in selected.items()}
+    common = set.intersection(*({u for _, u in pairs} - {None} for pairs in units.values())) if units else set()
+    if not common:
+        return {name: [] for name in selected}
+    n = max(common)
+    return {name: [r for r, u in pairs if u in (n, None)] for name, pairs in units.items()}
 
 
 def evaluate_cell(claim: Claim, cell, rows: list[dict]) -> dict:

@@ -39,8 +39,8 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
                       else ""]
         _emit(lines, tex, m, cells + [paper.get((m, 0.0 if m == "dense" else x), "") for x in ratios])
     caption = (f"Perplexity on `{corpus}` in windows of {rows[0]['eval_sizes'][corpus]['seqlen']} tokens, offline "
-               "zero-shot mean accuracy (%; of one calibration draw), attention+MLP parameters left, head groups and MLP channels removed over "
-               f"all blocks; model `{_model(rows[0])}` ({rows[0].get('scale', '?')} scale), ratio = share of attention "
+               "zero-shot mean accuracy (%; of one calibration draw), attention+MLP parameters left, head groups and "
+               f"MLP channels removed over all blocks; model `{_model(rows[0])}` ({rows[0].get('scale', '?')} scale), ratio = share of attention "
                "+ MLP parameters removed, no fine-tuning. Paper columns: FLAP's LLaMA-7B WikiText-2 numbers (copied "
                "in a third-party README; the LLM-BIP paper's tables could not be read offline).")
     return _finish(lines, tex, caption)

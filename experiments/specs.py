@@ -234,14 +234,12 @@ BIP = Experiment(
     "bip_structured", "LLM-BIP: structured pruning vs Wanda-sp, FLAP, magnitude-sp (no fine-tuning)",
     grids={
         "tiny": (_b("dense"), _b("wanda_sp", "bip", sparsities=[0.2])),
-        "default": (_b("dense"), _b("magnitude_sp", "wanda_sp", "flap", "bip", "bip_uniform", "bip_noprop",
-                                    sparsities=[0.2])),
+        "default": (_b("dense"), _b(*_STRUCTURED, sparsities=[0.2])),
         # zero-shot (about 12 min a row) on the first calibration draw; the other draws give the perplexity claim
         # its seed spread
         "full": (_b("dense"), _b(*_STRUCTURED, sparsities=[0.2, 0.5]),
                  _b(*_STRUCTURED, sparsities=[0.2, 0.5], seeds=(1, 2), overrides=(("zero_shot", None),))),
-        "paper": (_b("dense"), _b("magnitude_sp", "wanda_sp", "flap", "bip", "bip_uniform", "bip_noprop",
-                                  sparsities=[0.2, 0.5])),
+        "paper": (_b("dense"), _b(*_STRUCTURED, sparsities=[0.2, 0.5])),
     },
     tables=("bip_structured",), method_axis="wanda_sp",
     base={"tiny": {"eval_seqlen": 128, "eval_windows": 8}, "full": {"eval_seqlen": 128, "eval_windows": 320,
