@@ -21,7 +21,9 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
     ratios = sorted({r["sparsity_target"] for r in rows if r["method"] != "dense"})
     paper = {(p["method"], float(p["sparsity"])): p["value"] for p in paper_numbers() if p["paper"] == "flap"}
     means = seed_means(rows, lambda r: (r["method"], r["sparsity_target"]))
-    head = ["method"] + [f"{c} {x:.0%}" for x in ratios for c in ("ppl", "0-shot", "params", "removed")]
+    with_zs = any(r.get("zero_shot") for r in rows)  # the default scale runs no zero-shot: no empty columns
+    columns = ("ppl", "0-shot", "params", "removed") if with_zs else ("ppl", "params", "removed")
+    head = ["method"] + [f"{c} {x:.0%}" for x in ratios for c in columns]
     lines, tex = _header(head + [f"FLAP paper ppl {x:.0%}" for x in ratios])
     first = {}  # per cell, the first row with zero-shot records (the full scale evaluates them on one draw)
     for r in sorted(rows, key=lambda r: not r.get("zero_shot")):
@@ -33,15 +35,16 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
             zs = r and r.get("zero_shot")
             accs = [t["acc"] for t in zs["tasks"].values()] if zs else []
             s = (r or {}).get("structured") or {}
-            cells += [_fmt(means.get((m, x))), f"{100 * sum(accs) / len(accs):.1f}" if accs else "",
-                      f"{s['params_after'] / 1e6:.1f}M" if s else ("dense" if r else ""),
+            cells += [_fmt(means.get((m, x)))] + ([f"{100 * sum(accs) / len(accs):.1f}" if accs else ""] * with_zs)
+            cells += [f"{s['params_after'] / 1e6:.1f}M" if s else ("dense" if r else ""),
                       f"{s['head_groups_removed']} groups, {s['channels_removed']} ch." if "head_groups_removed" in s
                       else ""]
         _emit(lines, tex, m, cells + [paper.get((m, 0.0 if m == "dense" else x), "") for x in ratios])
-    caption = (f"Perplexity on `{corpus}` in windows of {rows[0]['eval_sizes'][corpus]['seqlen']} tokens, offline "
-               "zero-shot mean accuracy (%; of one calibration draw), attention+MLP parameters left, head groups and "
-               f"MLP channels removed over all blocks; model `{_model(rows[0])}` ({rows[0].get('scale', '?')} scale), ratio = share of attention "
-               "+ MLP parameters removed, no fine-tuning. Paper columns: FLAP's LLaMA-7B WikiText-2 numbers (copied "
+    zs_text = "offline zero-shot mean accuracy (%; of one calibration draw), " if with_zs else ""
+    caption = (f"Perplexity on `{corpus}` in windows of {rows[0]['eval_sizes'][corpus]['seqlen']} tokens, {zs_text}"
+               "attention+MLP parameters left, head groups and MLP channels removed over all blocks; model "
+               f"`{_model(rows[0])}` ({rows[0].get('scale', '?')} scale), ratio = share of attention + MLP parameters "
+               "removed, no fine-tuning; (n) = geometric mean over n calibration draws. Paper columns: FLAP's LLaMA-7B WikiText-2 numbers (copied "
                "in a third-party README; the LLM-BIP paper's tables could not be read offline).")
     return _finish(lines, tex, caption)
 

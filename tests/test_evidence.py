@@ -233,6 +233,8 @@ def test_structured_table_takes_zero_shot_from_the_draw_that_has_it():
     bip_line = next(line for line in md.splitlines() if line.startswith("| bip |"))
     assert "| 50.0 |" in bip_line
     assert f"{math.exp(3.1):.2f}" in bip_line  # the perplexity still averages both draws
+    without, _ = bip_structured_table([dense, plain])  # a scale without zero-shot gets no empty accuracy column
+    assert "0-shot" in md and "0-shot" not in without and "zero-shot" not in without
 
 
 def test_a_pair_is_compared_only_on_the_windows_both_cells_have():
