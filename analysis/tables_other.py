@@ -35,7 +35,9 @@ def bip_structured_table(rows: list[dict]) -> tuple[str, str]:
             zs = r and r.get("zero_shot")
             accs = [t["acc"] for t in zs["tasks"].values()] if zs else []
             s = (r or {}).get("structured") or {}
-            cells += [_fmt(means.get((m, x)))] + ([f"{100 * sum(accs) / len(accs):.1f}" if accs else ""] * with_zs)
+            cells.append(_fmt(means.get((m, x))))
+            if with_zs:
+                cells.append(f"{100 * sum(accs) / len(accs):.1f}" if accs else "")
             cells += [f"{s['params_after'] / 1e6:.1f}M" if s else ("dense" if r else ""),
                       f"{s['head_groups_removed']} groups, {s['channels_removed']} ch." if "head_groups_removed" in s
                       else ""]
