@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from evidence import bootstrap, make_cell, pct
+from evidence import bootstrap, make_cell, pct, seed_of
 from paths import read_jsonl, read_results, results_root
 from tables_common import METHOD_ORDER, _emit, _finish, _header, _tex, ordered_methods, paper_numbers
 from tables_perplexity import _eval_text, _fmt, _model, _ppl, seed_means
@@ -251,49 +251,59 @@ def corpora_table(rows: list[dict]) -> tuple[str, str]:
     return _finish(lines, tex, note)
 
 
+def _zero_shot_label(r: dict) -> str:
+    if r["method"] == "dense":
+        return "dense"
+    shape = r["pattern"] if r["pattern"] != "unstructured" else format(r["sparsity_target"], ".0%")
+    return f"{r['method']} {shape}" + (f" + {r['allocator']}" if r["allocator"] != "uniform" else "")
+
+
 def zero_shot_table(rows: list[dict]) -> tuple[str, str]:
-    """One line per pruned model: perplexity, accuracy (lm-eval `acc`) per task and their mean, with items per task;
-    the Wanda paper's LLaMA-7B 7-task mean beside it (a different model and task set: ordering only)."""
+    """One line per pruned model: perplexity, accuracy (lm-eval `acc`) per task and their mean, averaged over the
+    calibration seeds, with items per task; the Wanda paper's LLaMA-7B 7-task mean beside it (ordering only)."""
     rows = [r for r in rows if r.get("zero_shot")]
     if not rows:
         return "", ""
     corpus = next(iter(rows[0]["ppl"]))
     tasks = sorted(rows[0]["zero_shot"]["tasks"])
     paper = {p["method"]: p["value"] for p in paper_numbers() if p["paper"] == "wanda" and p["table"] == "Table 2"}
+    per_seed = {(_zero_shot_label(r), seed_of(r)): r for r in rows}  # a re-run of a seed replaces it
+    ppl = seed_means(list(per_seed.values()), _zero_shot_label)
     lines, tex = _header(["model", f"ppl {corpus}"] + tasks + ["mean", "Wanda paper mean (LLaMA-7B, 7 tasks)"])
-    for r in rows:
-        accs = [r["zero_shot"]["tasks"][t]["acc"] for t in tasks]
-        label = "dense" if r["method"] == "dense" else (
-            f"{r['method']} {r['pattern'] if r['pattern'] != 'unstructured' else format(r['sparsity_target'], '.0%')}"
-            + (f" + {r['allocator']}" if r["allocator"] != "uniform" else ""))
+    for label in dict.fromkeys(lab for lab, _ in per_seed):
+        group = [r for (lab, _), r in per_seed.items() if lab == label]
+        accs = [sum(r["zero_shot"]["tasks"][t]["acc"] for r in group) / len(group) for t in tasks]
+        r = group[0]
         ref = paper.get(r["method"], "") if r["pattern"] == "unstructured" and r["allocator"] == "uniform" and \
             r["sparsity_target"] in (0.0, 0.5) else ""
-        _emit(lines, tex, label, [f"{_ppl(r):.2f}"] + [f"{100 * a:.1f}" for a in accs]
+        _emit(lines, tex, label, [_fmt(ppl[label])] + [f"{100 * a:.1f}" for a in accs]
               + [f"{100 * sum(accs) / len(accs):.1f}", ref])
     zs = rows[0]["zero_shot"]
     n = {t: zs["tasks"][t].get("n") for t in tasks}
     caption = (f"Accuracy in % (lm-eval {zs['lm_eval_version']}, 0-shot, metric `{zs['metric']}`), tasks "
                f"`{zs.get('spec', '')}` ({', '.join(f'{t}: {v} items' for t, v in n.items())}); model "
-               f"`{_model(rows[0])}` ({rows[0].get('scale', '?')} scale). Chance: stade_lastword ~0, stade_nextsent "
-               "25%. Differences between models, paired per item with intervals: the claims table. The paper column "
-               "is the Wanda paper's LLaMA-7B mean over its 7 tasks (unverified; ordering only)." + _paired_se(rows))
+               f"`{_model(rows[0])}` ({rows[0].get('scale', '?')} scale); (n) = mean over n calibration seeds "
+               "(perplexity: geometric). Chance: stade_lastword ~0, stade_nextsent 25%. Differences between models, "
+               "paired per item with intervals: the claims table. The paper column is the Wanda paper's LLaMA-7B mean "
+               "over its 7 tasks (unverified; ordering only)." + _paired_se(rows))
     return _finish(lines, tex, caption)
 
 
 def _paired_se(rows: list[dict]) -> str:
-    """The standard error of the paired per-item difference Wanda - SparseGPT (50%), the noise of that claim."""
+    """The standard error of the paired per-item difference Wanda - SparseGPT (50%, calibration seed 0), the noise
+    of that claim's cell on one draw."""
     import numpy as np
 
     from evidence import item_scores
 
     pick = {r["method"]: r for r in rows if r["method"] in ("wanda", "sparsegpt") and r["sparsity_target"] == 0.5
-            and r["pattern"] == "unstructured" and r["allocator"] == "uniform"}
+            and r["pattern"] == "unstructured" and r["allocator"] == "uniform" and seed_of(r)[0] == 0}
     if len(pick) < 2 or any("items" not in next(iter(r["zero_shot"]["tasks"].values())) for r in pick.values()):
         return ""
     diff = item_scores(pick["wanda"])[0] - item_scores(pick["sparsegpt"])[0]
     se = float(np.std(diff, ddof=1) / np.sqrt(len(diff)))
-    return (f" Paired standard error of Wanda - SparseGPT (item mean): {se:.1f} points over {len(diff)} items "
-            f"({100 * float(np.mean(diff != 0)):.0f}% of items differ).")
+    return (f" Paired standard error of Wanda - SparseGPT (item mean, seed 0): {se:.1f} points over {len(diff)} "
+            f"items ({100 * float(np.mean(diff != 0)):.0f}% of items differ).")
 
 
 STAGE_ORDER_EXTRA = ["setup", "theory"]

@@ -237,6 +237,27 @@ def test_structured_table_takes_zero_shot_from_the_draw_that_has_it():
     assert "0-shot" in md and "0-shot" not in without and "zero-shot" not in without
 
 
+def test_zero_shot_table_averages_the_seeds_of_one_model_into_one_line():
+    """Three calibration seeds of Wanda give one line: accuracy the mean over seeds, perplexity their geometric mean
+    marked (3); the paired standard error pairs Wanda and SparseGPT on the same seed (0), not on whichever came last."""
+    from tables_other import zero_shot_table
+
+    def scored(method, seed, nll, correct):
+        tasks = {"t1": {"acc": float(np.mean(correct)), "n": len(correct),
+                        "items": {"doc_id": list(range(len(correct))), "acc": [float(c) for c in correct]}}}
+        return _row(method, [nll, nll], seed=seed, zero_shot={"tasks": tasks, "lm_eval_version": "x",
+                                                              "metric": "acc", "spec": "offline"})
+
+    rows = [scored("wanda", s, 3.0 + 0.1 * s, [1, 0, 0, 0] if s else [1, 1, 0, 0]) for s in range(3)]
+    rows += [scored("sparsegpt", 0, 3.0, [1, 1, 0, 0]), scored("sparsegpt", 1, 3.0, [0, 0, 0, 0])]
+    md, _ = zero_shot_table(rows)
+    wanda = [line for line in md.splitlines() if line.startswith("| wanda 50% |")]
+    assert len(wanda) == 1
+    assert f"{math.exp(3.1):.2f} (3)" in wanda[0]
+    assert f"| {100 * (0.5 + 0.25 + 0.25) / 3:.1f} |" in wanda[0]
+    assert "Paired standard error of Wanda - SparseGPT (item mean, seed 0): 0.0 points" in md  # seed 0: identical
+
+
 def test_a_pair_is_compared_only_on_the_windows_both_cells_have():
     """Rows of another evaluation protocol (80 windows beside a grid's 40) are left out, not mixed; with no common
     protocol the cell is "not run" instead of an error."""
