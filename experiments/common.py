@@ -246,6 +246,8 @@ def finalize(spec: Experiment, args: argparse.Namespace,
         configs = [c for c in configs if c.method in keep or c.method == "dense"]
     configs = [c for c in configs if c.method == "dense" or in_slice(c, args)]
     configs = [replace(c, method_args=args.method_kwargs.get(c.method)) for c in configs]
+    # a data-free method (magnitude, dense) gives the same row for every calibration seed: run it once
+    configs = [c if c.needs_calibration else replace(c, seed=0) for c in configs]
     unique, seen = [], set()
     for config in configs:
         key = run_key(config.validate().defining_fields())

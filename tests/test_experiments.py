@@ -388,3 +388,17 @@ def test_add_method_places_a_new_baseline_beside_wanda(llama_dir, corpus_file, t
     capsys.readouterr()
     stade_layer_study.main(["--scale", "tiny", "--dry-run", "--model", str(llama_dir), "--add-method", "bip"])
     assert "no wanda_sp rows to place it beside" in capsys.readouterr().out
+
+
+def test_a_data_free_method_runs_once_however_many_calibration_seeds_the_grid_names(capsys, tmp_path):
+    """Magnitude-sp reads no calibration data, so at the full scale each sparsity is one row (three identical rows
+    were once run), while the calibrated structured methods keep their three calibration seeds."""
+    import bip_structured
+
+    base = ["--scale", "full", "--model", "facebook/opt-125m", "--dry-run", "--output", str(tmp_path / "b.jsonl")]
+    bip_structured.main(base + ["--methods", "magnitude_sp"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(todo) == 1 + 2 and not any("seed=" in l for l in todo)
+    bip_structured.main(base + ["--methods", "wanda_sp"])
+    todo = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(todo) == 1 + 2 * 3 and sum("seed=2" in l for l in todo) == 2
