@@ -214,6 +214,12 @@ CLAIMS: tuple[Claim, ...] = (
           "abstract's -14.09 ppl is an average over settings)", "-14.09 WikiText-2 ppl vs best baseline (abstract)",
           tuple(pair(Sel("bip", "structured", s), Sel(b, "structured", s), 0.0, f"vs {b} {s:.0%}")
                 for s in (0.2, 0.5) for b in ("wanda_sp", "flap"))),
+    Claim("bip-ablations", "LLM-BIP", "both of BIP's parts help: the propagation term and the global allocation",
+          "bip_structured", "experiments/bip_structured.py", "log(ppl BIP / ppl ablation) < 0 for each ablation "
+          "(direction, the rule of the claim above; the digest's key ablation is the propagation term)",
+          "not retrieved (the paper's ablation tables could not be read offline)",
+          tuple(pair(Sel("bip", "structured", s), Sel(b, "structured", s), 0.0, f"vs {b} {s:.0%}")
+                for s in (0.2, 0.5) for b in ("bip_noprop", "bip_uniform"))),
     Claim("source-vs-method", "Calibration", "the calibration source matters more than an advanced pruning strategy "
           "at high sparsity", "calibration_source", "experiments/calibration_source.py",
           "at 70%: the larger |log ppl ratio| between the two real sources (for Wanda, for Wanda+OWL) minus the larger "
