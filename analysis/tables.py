@@ -12,13 +12,14 @@ import sys
 from paths import ROOT, figures_dir, read_results, scale, shown
 from tables_common import not_run_yet, update_readme
 from tables_other import (bip_structured_table, corpora_table, peer_benchmark_table, pruning_cost_table,
-                          embedded_models_table, reproducibility_table,
+                          embedded_models_table,
                           run_times_table, stade_layer_study_table, structured_speedup_table,
                           training_conditions_table, zero_shot_table)
 from tables_perplexity import (allocator_table, calibration_samples_table, calibration_source_table,
                                comparison_group_table, main_perplexity_table, new_baselines_table,
                                weight_update_table)
 from noise_table import noise_table
+from tables_reproducibility import fresh_clone_table, reproducibility_table
 from theory_table import theory_table
 
 sys.path.insert(0, str(ROOT / "experiments"))
@@ -33,7 +34,7 @@ BUILDERS = {"main_perplexity": main_perplexity_table, "new_baselines": new_basel
             "structured_speedup": structured_speedup_table, "training_conditions": training_conditions_table,
             "stade_layer_study": stade_layer_study_table, "corpora_stats": corpora_table,
             "peer_benchmark": peer_benchmark_table, "reproducibility": reproducibility_table,
-            "embedded_models": embedded_models_table, "noise": noise_table}
+            "embedded_models": embedded_models_table, "noise": noise_table, "fresh_clone": fresh_clone_table}
 SOURCES = {table: e.name for e in EXPERIMENTS for table in e.tables}
 TABLES = {name: (lambda rows, b=builder: b(rows)) for name, builder in BUILDERS.items()}
 TABLES["theory_verdicts"] = theory_table

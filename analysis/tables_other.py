@@ -348,29 +348,6 @@ def run_times_table(stages: list[str]) -> tuple[str, str]:
     return _finish(lines, tex, caption)
 
 
-def reproducibility_table(rows: list[dict]) -> tuple[str, str]:
-    """Significant digits of the committed default rows a rerun reproduces, per method and thread count."""
-    if not rows:
-        return "", ""
-    latest = {(r["method"], r["threads"]): r for r in rows}
-    threads = sorted({t for _, t in latest})
-    methods = list(dict.fromkeys(m for m, _ in latest))
-    lines, tex = _header(["method", "committed ppl"] + [f"{t} thread{'s' if t > 1 else ''}" for t in threads])
-    for m in methods:
-        first = next(r for (mm, _), r in latest.items() if mm == m)
-        cells = [f"{first['committed_ppl']:.6f}"]
-        for t in threads:
-            r = latest.get((m, t))
-            cells.append(f"{r['ppl']:.6f} ({r['digits']} digits)" if r else "")
-        _emit(lines, tex, m, cells)
-    r0 = rows[0]
-    old, new = r0["committed"], r0["provenance"]["machine"]
-    caption = (f"Reruns of the committed default-scale rows (results/main_perplexity.jsonl, seed 0): committed on "
-               f"{(old.get('machine') or {}).get('cpu', '?')} at {old.get('threads') or '?'} threads, rerun on "
-               f"{new.get('cpu', '?')}; 16 digits = the same double (experiments/reproducibility.py).")
-    return _finish(lines, tex, caption)
-
-
 def embedded_models_table(rows: list[dict]) -> tuple[str, str]:
     """The models of the default scale, measured on their dense rows: size, load and evaluation time, perplexity."""
     dense = [r for r in rows if r["method"] == "dense"]

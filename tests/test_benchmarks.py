@@ -62,3 +62,40 @@ def test_run_child_reports_the_childs_own_peak_not_the_parents():
     _, cpu_s, rss_mb = pb.run_child([sys.executable, "-c", code])
     assert rss_mb < 300 and cpu_s >= 0
     del ballast
+
+
+def test_fresh_clone_pairs_rows_by_run_and_counts_the_digits_of_every_float():
+    import fresh_clone as fc
+
+    def row(key, ppl, nll, seconds=1.0):
+        return {"key": key, "ppl": {"wiki_vital": ppl}, "ppl_windows": {"wiki_vital": {"nll": nll}},
+                "seconds": {"prune": seconds}, "provenance": {"git": key}}
+
+    committed = [row("a", 10.0, [2.0, 2.5]), row("b", 20.0, [3.0, 3.1]), row("c", 30.0, [3.4, 3.5]),
+                 {"check": "obs", "trial": 1, "gap": 0.25}]
+    fresh = [row("a", 10.0, [2.0, 2.5], seconds=9.0),  # timings and provenance differ: still the same doubles
+             row("b", 20.0, [3.0, 3.1000031]),  # one window's NLL differs in the 7th digit: the row has 6
+             row("d", 40.0, [3.6, 3.7]), {"check": "obs", "trial": 1, "gap": 0.25}]
+    result = fc.compare_file(committed, fresh)
+    assert result["compared"] == 3 and result["only_committed"] == 1 and result["only_fresh"] == 1
+    assert result["digits_min"] == 6 and result["digits_median"] == 16 and result["below_4_digits"] == 0
+    assert fc.row_digits(row("a", 10.0, [2.0, 2.5]), row("a", 10.0, [2.0])) == 0  # another window count
+    assert fc.row_digits(row("a", 10.0, [2.0, 2.5]), row("a", 10.1, [2.0, 2.5])) == 2
+
+
+def test_fresh_clone_table_shows_the_latest_run_and_whether_the_claims_agree():
+    sys.path.insert(0, str(ROOT / "analysis"))
+    from tables_reproducibility import fresh_clone_table
+
+    def files(n):
+        return {"experiment": "fresh_clone", "file": "main_perplexity.jsonl", "compared": n, "digits_min": 16,
+                "digits_median": 16, "below_4_digits": 0, "only_committed": 0}
+
+    def summary(same, wall):
+        return {"experiment": "fresh_clone", "file": None, "wall_s": wall, "clone_commit": "abcdef0123",
+                "claims_block_identical": same, "provenance": {"machine": {"cpu": "Test CPU", "cpu_threads": 2}}}
+
+    md, _ = fresh_clone_table([files(5), summary(False, 100.0), files(7), summary(True, 6000.0)])
+    assert "| `main_perplexity.jsonl` | 7 | 16 | 16 | 0 | 0 |" in md and "| 5 |" not in md  # the latest run only
+    assert "took 100 min" in md and "equals the committed" in md and "Test CPU" in md
+    assert fresh_clone_table([files(5)]) == ("", "")  # a run cut off before its summary shows nothing

@@ -1,0 +1,165 @@
+"""Benchmark: one `bash run_all.sh` from a fresh clone with an empty results folder, against the committed rows.
+
+Clones this repository's HEAD (committed files only) into a temporary folder, empties its default-scale results
+(results/*.jsonl and the stage times; results/full/ stays, since the claims table reads its full-scale columns),
+runs `bash run_all.sh` there and measures its wall time, then compares every row it wrote with the committed row of
+the same run (the run key; for rows without one, their non-float fields):
+  digits of a row = the smallest number of significant digits on which the two rows agree over every float they
+  both hold once timings, memory, dates and machine are left out (methods.results.stable_view): perplexities,
+  per-window NLLs, zero-shot accuracies, allocations, theory statistics. 16 = the same doubles.
+It also checks that the clone's regenerated README claims block equals the committed one. Rows go to
+results/fresh_clone.jsonl (one per results file, one summary), and the clone's stage times replace
+results/run_all_times_default.json (the README's timing table), since they are one uninterrupted run.
+An optional benchmark of about two hours: `bash run_all.sh --only fresh_clone`.
+  python experiments/fresh_clone.py [--keep] [--clone-dir DIR] [--compare-only DIR]
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, output_path, parse_args, parser
+from reproducibility import digits
+
+NAME = "fresh_clone"
+BENCHMARKS = ("pruning_cost", "peer_benchmark", "reproducibility", NAME)  # measurements of time, not results
+TIMES = "run_all_times_default.json"
+
+
+def _floats(value, path: str = "") -> dict[str, float]:
+    """Every float leaf of a row, by its path (ints and strings identify a row; they are compared as identity)."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _floats(item, f"{path}.{key}").items()}
+    if isinstance(value, list):
+        return {k: v for i, item in enumerate(value) for k, v in _floats(item, f"{path}[{i}]").items()}
+    return {path: value} if isinstance(value, float) else {}
+
+
+def _identity(row: dict) -> str:
+    """The run key, or for rows without one (theory checks, corpus statistics) their fields that are not floats."""
+    if "key" in row:
+        return row["key"]
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if not isinstance(v, float)}
+        if isinstance(value, list):
+            return [strip(v) for v in value if not isinstance(v, float)]
+        return value
+    return json.dumps(strip(row), sort_keys=True)
+
+
+def row_digits(old: dict, new: dict) -> int:
+    """Significant digits on which two rows of the same run agree: the minimum over the floats both hold."""
+    from methods.results import stable_view
+
+    a, b = _floats(stable_view(old)), _floats(stable_view(new))
+    if set(a) != set(b):
+        return 0  # a row with other fields (a list of another length, another corpus) reproduces nothing
+    return min((_float_digits(a[k], b[k]) for k in a), default=16)
+
+
+def _float_digits(a: float, b: float) -> int:
+    if math.isnan(a) or math.isnan(b):  # both NaN: the same outcome (a diverged run stays diverged)
+        return 16 if math.isnan(a) and math.isnan(b) else 0
+    if math.isinf(a) or math.isinf(b) or a == 0.0:
+        return 16 if a == b else 0
+    return digits(a, b)
+
+
+def compare_file(committed: list[dict], fresh: list[dict]) -> dict:
+    """Pair the rows of one results file by identity (in order when several share one) and count their digits."""
+    pending: dict[str, list[dict]] = {}
+    for row in fresh:
+        pending.setdefault(_identity(row), []).append(row)
+    found, missing = [], 0
+    for row in committed:
+        match = pending.get(_identity(row))
+        if match:
+            found.append(row_digits(row, match.pop(0)))
+        else:
+            missing += 1
+    return {"rows_committed": len(committed), "rows_fresh": len(fresh), "compared": len(found),
+            "only_committed": missing, "only_fresh": sum(len(v) for v in pending.values()),
+            "digits_min": min(found) if found else None,
+            "digits_median": statistics.median(found) if found else None,
+            "below_4_digits": sum(d < 4 for d in found)}
+
+
+def claims_block(readme: Path) -> str:
+    text = readme.read_text()
+    return text.split("<!-- BEGIN claims -->\n", 1)[1].split("<!-- END claims -->", 1)[0]
+
+
+def compare(committed_dir: Path, fresh_dir: Path) -> list[dict]:
+    """One row per default-scale results file of either folder (benchmarks of time are left out)."""
+    from methods.results import read_rows
+
+    names = sorted({p.stem for d in (committed_dir, fresh_dir) for p in d.glob("*.jsonl")} - set(BENCHMARKS))
+    return [{"experiment": NAME, "file": f"{name}.jsonl",
+             **compare_file(read_rows(committed_dir / f"{name}.jsonl"), read_rows(fresh_dir / f"{name}.jsonl"))}
+            for name in names]
+
+
+def _git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def clone_and_run(clone: Path, scale: str) -> float:
+    """A fresh clone of HEAD with empty default-scale results, then its run_all.sh; returns the wall seconds."""
+    if _git("status", "--porcelain", "--untracked-files=no"):
+        print(f"[{NAME}] warning: uncommitted changes are not in the clone (it is HEAD, {_git('rev-parse', 'HEAD')})")
+    subprocess.run(["git", "clone", "--quiet", "--no-local", str(ROOT), str(clone)], check=True)
+    for path in list((clone / "results").glob("*.jsonl")) + [clone / "results" / TIMES]:
+        path.unlink(missing_ok=True)
+    start = time.monotonic()
+    subprocess.run(["bash", "run_all.sh", "--scale", scale], cwd=clone, check=True)
+    return time.monotonic() - start
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--clone-dir", default=None, help="where to clone (default: a temporary folder)")
+    p.add_argument("--keep", action="store_true", help="keep the clone afterwards")
+    p.add_argument("--compare-only", default=None, metavar="DIR",
+                   help="compare with a clone that already ran (its folder), running nothing")
+    args = parse_args(p, argv)
+    if args.scale != "default":
+        sys.exit(f"error: {NAME} checks the default scale (the one run_all.sh reproduces in under two hours)")
+    from methods.results import append_rows, provenance
+
+    out = output_path(args, NAME)
+    if args.dry_run:
+        print(f"  todo one run_all.sh from a fresh clone of {_git('rev-parse', 'HEAD')} (about two hours)")
+        return
+    clone = Path(args.compare_only or args.clone_dir or tempfile.mkdtemp(prefix="stade-fresh-clone-")) / "repo"
+    clone = clone.parent if args.compare_only else clone
+    wall = None if args.compare_only else clone_and_run(clone, args.scale)
+    rows = compare(out.parent, clone / "results")
+    stages = json.loads((clone / "results" / TIMES).read_text())
+    same_claims = claims_block(ROOT / "README.md") == claims_block(clone / "README.md")
+    summary = {"experiment": NAME, "file": None, "wall_s": wall, "stage_seconds": stages["stages"],
+               "clone_commit": _git("rev-parse", "HEAD", cwd=clone), "claims_block_identical": same_claims,
+               "provenance": provenance()}
+    append_rows(out, rows + [summary])
+    if wall is not None:  # one uninterrupted run: its stage times are the README's timing table
+        shutil.copyfile(clone / "results" / TIMES, out.parent / TIMES)
+    for row in rows:
+        print(f"[{NAME}] {row['file']}: {row['compared']} rows compared, digits min {row['digits_min']}, "
+              f"median {row['digits_median']}, {row['below_4_digits']} below 4; "
+              f"{row['only_committed']} committed rows not produced")
+    took = f"{wall / 60:.1f} min" if wall is not None else "not timed (--compare-only)"
+    print(f"[{NAME}] run_all.sh from a fresh clone: {took}; claims block identical: {same_claims}")
+    if not (args.keep or args.compare_only or args.clone_dir):
+        shutil.rmtree(clone.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
