@@ -94,7 +94,14 @@ def compare_file(committed: list[dict], fresh: list[dict]) -> dict:
 
 
 def claims_block(readme: Path) -> str:
-    text = readme.read_text()
+    return _claims_of(readme.read_text())
+
+
+def claims_block_at(repo: Path, commit: str) -> str:
+    return _claims_of(_git("show", f"{commit}:README.md", cwd=repo))
+
+
+def _claims_of(text: str) -> str:
     return text.split("<!-- BEGIN claims -->\n", 1)[1].split("<!-- END claims -->", 1)[0]
 
 
@@ -112,16 +119,18 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def clone_and_run(clone: Path, scale: str) -> float:
-    """A fresh clone of HEAD with empty default-scale results, then its run_all.sh; returns the wall seconds."""
+def clone_and_run(clone: Path, scale: str) -> tuple[float, str]:
+    """A fresh clone of HEAD with empty default-scale results, then its run_all.sh; returns the wall seconds and the
+    claims block the clone's README had as committed (the run regenerates it)."""
     if _git("status", "--porcelain", "--untracked-files=no"):
         print(f"[{NAME}] warning: uncommitted changes are not in the clone (it is HEAD, {_git('rev-parse', 'HEAD')})")
     subprocess.run(["git", "clone", "--quiet", "--no-local", str(ROOT), str(clone)], check=True)
     for path in list((clone / "results").glob("*.jsonl")) + [clone / "results" / TIMES]:
         path.unlink(missing_ok=True)
+    committed_claims = claims_block(clone / "README.md")
     start = time.monotonic()
     subprocess.run(["bash", "run_all.sh", "--scale", scale], cwd=clone, check=True)
-    return time.monotonic() - start
+    return time.monotonic() - start, committed_claims
 
 
 def main(argv=None) -> None:
@@ -141,10 +150,13 @@ def main(argv=None) -> None:
         return
     clone = Path(args.compare_only or args.clone_dir or tempfile.mkdtemp(prefix="stade-fresh-clone-")) / "repo"
     clone = clone.parent if args.compare_only else clone
-    wall = None if args.compare_only else clone_and_run(clone, args.scale)
+    if args.compare_only:  # the clone's committed README is its HEAD's
+        wall, committed_claims = None, claims_block_at(clone, "HEAD")
+    else:
+        wall, committed_claims = clone_and_run(clone, args.scale)
     rows = compare(out.parent, clone / "results")
     stages = json.loads((clone / "results" / TIMES).read_text())
-    same_claims = claims_block(ROOT / "README.md") == claims_block(clone / "README.md")
+    same_claims = committed_claims == claims_block(clone / "README.md")
     summary = {"experiment": NAME, "file": None, "wall_s": wall, "stage_seconds": stages["stages"],
                "clone_commit": _git("rev-parse", "HEAD", cwd=clone), "claims_block_identical": same_claims,
                "provenance": provenance()}
