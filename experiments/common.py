@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from methods import PruneConfig, run  # noqa: E402
-from methods.results import append_rows, done_keys, read_rows, results_root, run_key  # noqa: E402
+from methods.results import (append_rows, done_keys, has_records, read_rows, results_root,  # noqa: E402
+                            run_key)
 from slicing import check_slice, in_slice, parse_where  # noqa: E402
 from specs import BY_NAME, Block, Experiment  # noqa: E402
 
@@ -296,7 +297,7 @@ def run_grid(spec: Experiment, args: argparse.Namespace,
     wanted = {k for k, _ in keyed}
     for other in spec.reuse_from:
         found = [dict(r, reused_from=other) for r in read_rows(sibling_path(args, other))
-                 if r.get("key") in wanted - have]
+                 if r.get("key") in wanted - have and has_records(r)]
         if found:
             append_rows(out, found)
             have |= {r["key"] for r in found}

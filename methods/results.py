@@ -129,8 +129,20 @@ def read_rows(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def has_records(row: dict) -> bool:
+    """Whether a row carries what the claims pair on (issue 21): per-window NLLs for every perplexity it reports and
+    per-item results for every zero-shot task. A row written before those records existed has neither; its run
+    counts as not done, so a resumed grid runs it again instead of keeping a number no interval can be built on."""
+    ppl = row.get("ppl")
+    if isinstance(ppl, dict) and set(ppl) - set(row.get("ppl_windows") or {}):
+        return False
+    tasks = (row.get("zero_shot") or {}).get("tasks") or {}
+    return all(isinstance(task, dict) and "items" in task for task in tasks.values())
+
+
 def done_keys(path: str | os.PathLike) -> set[str]:
-    return {row["key"] for row in read_rows(path) if "key" in row}
+    """The run keys of a results file's complete rows (those with their records: has_records)."""
+    return {row["key"] for row in read_rows(path) if "key" in row and has_records(row)}
 
 
 def append_rows(path: str | os.PathLike, rows: Iterable[dict]) -> None:

@@ -251,3 +251,24 @@ def test_corrupt_manifests_are_rebuilt(tmp_path, monkeypatch, capsys):
     assert again["tasks"] == first["tasks"]
     assert "manifest.json is corrupt" in capsys.readouterr().err
     assert json.loads(manifest.read_text())["version"] == first["version"]
+
+
+def test_a_row_without_its_records_is_run_again_not_kept(tmp_path):
+    """Issue 21: rows written before per-window NLLs and per-item zero-shot results existed are re-run, not patched:
+    the resumable grids must not count them as done (nor copy them from a sibling experiment)."""
+    from methods.results import append_rows, done_keys, has_records
+
+    windows = {"wiki_vital": {"nll": [2.0, 2.1]}}
+    items = {"tasks": {"lastword": {"acc": 0.5, "items": {"acc": [1, 0]}}}}
+    rows = [{"key": "old", "ppl": {"wiki_vital": 7.5}},  # predates the window records
+            {"key": "new", "ppl": {"wiki_vital": 7.5}, "ppl_windows": windows},
+            {"key": "old_zs", "ppl": {"wiki_vital": 7.5}, "ppl_windows": windows,
+             "zero_shot": {"tasks": {"lastword": {"acc": 0.5}}}},  # accuracy without the items
+            {"key": "new_zs", "ppl": {"wiki_vital": 7.5}, "ppl_windows": windows, "zero_shot": items},
+            {"key": "theory", "gap": 0.1}]  # no perplexity, no zero-shot: nothing to pair on, complete
+    assert [has_records(r) for r in rows] == [False, True, False, True, True]
+    path = tmp_path / "rows.jsonl"
+    append_rows(path, rows)
+    assert done_keys(path) == {"new", "new_zs", "theory"}
+    append_rows(path, [{"key": "old", "ppl": {"wiki_vital": 7.4}, "ppl_windows": windows}])  # its re-run
+    assert "old" in done_keys(path)
