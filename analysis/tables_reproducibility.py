@@ -36,13 +36,16 @@ def fresh_clone_table(rows: list[dict]) -> tuple[str, str]:
     last = summaries[-1]
     start = summaries[-2] + 1 if len(summaries) > 1 else 0
     files, summary = rows[start:last], rows[last]
-    lines, tex = _header(["results file", "rows compared", "digits: min", "median", "rows below 4 digits",
-                          "committed rows it did not produce"])
-    for r in files:
-        cells = [str(r["compared"]), _digits(r["digits_min"]), _digits(r["digits_median"]),
-                 str(r["below_4_digits"]), str(r["only_committed"])]
-        _emit(lines, tex, f"`{r['file']}`", cells)
     machine = (summary["provenance"].get("machine") or {}).get("cpu", "?")
+    lines, tex = _header(["results file", "committed on", "rows compared", "digits: min", "median",
+                          "rows below 4 digits", "committed rows it did not produce"])
+    for r in files:
+        groups = r.get("by_committed_cpu") or {"?": r}
+        for i, (cpu, g) in enumerate(sorted(groups.items(), key=lambda item: item[0] != machine)):
+            cells = [cpu if cpu != machine else f"{cpu} (same)", str(g["compared"]), _digits(g["digits_min"]),
+                     _digits(g["digits_median"]), str(g["below_4_digits"]),
+                     str(r["only_committed"]) if i == 0 else ""]
+            _emit(lines, tex, f"`{r['file']}`" if i == 0 else "", cells)
     wall = summary.get("wall_s")
     took = f"took {wall / 60:.0f} min" if wall is not None else "was compared, not timed"
     same = "equals" if summary["claims_block_identical"] else "differs from"
@@ -51,8 +54,8 @@ def fresh_clone_table(rows: list[dict]) -> tuple[str, str]:
                f"threads; set-up included, the asset and pip caches warm); its regenerated claims table {same} the "
                "committed README's. Digits: the smallest number of significant digits on which a fresh row and the "
                "committed row of the same run agree over every float they hold (perplexities, per-window NLLs, "
-               "zero-shot accuracies, allocations, theory statistics; timings left out); 16 = the same doubles "
-               "(experiments/fresh_clone.py).")
+               "zero-shot accuracies, allocations, theory statistics; timings left out), by the CPU model the "
+               "committed row was computed on; 16 = the same doubles (experiments/fresh_clone.py).")
     return _finish(lines, tex, caption)
 
 

@@ -75,20 +75,28 @@ def _float_digits(a: float, b: float) -> int:
 
 
 def compare_file(committed: list[dict], fresh: list[dict]) -> dict:
-    """Pair the rows of one results file by identity (in order when several share one) and count their digits."""
+    """Pair the rows of one results file by identity (in order when several share one) and count their digits,
+    overall and per CPU model the committed rows were computed on (their provenance names it)."""
     pending: dict[str, list[dict]] = {}
     for row in fresh:
         pending.setdefault(_identity(row), []).append(row)
-    found, missing = [], 0
+    found: dict[str, list[int]] = {}
+    missing = 0
     for row in committed:
         match = pending.get(_identity(row))
         if match:
-            found.append(row_digits(row, match.pop(0)))
+            cpu = ((row.get("provenance") or {}).get("machine") or {}).get("cpu") or "?"
+            found.setdefault(cpu, []).append(row_digits(row, match.pop(0)))
         else:
             missing += 1
-    return {"rows_committed": len(committed), "rows_fresh": len(fresh), "compared": len(found),
-            "only_committed": missing, "only_fresh": sum(len(v) for v in pending.values()),
-            "digits_min": min(found) if found else None,
+    every = [d for ds in found.values() for d in ds]
+    return {"rows_committed": len(committed), "rows_fresh": len(fresh), "only_committed": missing,
+            "only_fresh": sum(len(v) for v in pending.values()), **_digit_summary(every),
+            "by_committed_cpu": {cpu: _digit_summary(ds) for cpu, ds in found.items()}}
+
+
+def _digit_summary(found: list[int]) -> dict:
+    return {"compared": len(found), "digits_min": min(found) if found else None,
             "digits_median": statistics.median(found) if found else None,
             "below_4_digits": sum(d < 4 for d in found)}
 

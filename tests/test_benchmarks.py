@@ -79,6 +79,8 @@ def test_fresh_clone_pairs_rows_by_run_and_counts_the_digits_of_every_float():
     result = fc.compare_file(committed, fresh)
     assert result["compared"] == 3 and result["only_committed"] == 1 and result["only_fresh"] == 1
     assert result["digits_min"] == 6 and result["digits_median"] == 16 and result["below_4_digits"] == 0
+    assert result["by_committed_cpu"] == {"?": {"compared": 3, "digits_min": 6, "digits_median": 16,
+                                                "below_4_digits": 0}}
     assert fc.row_digits(row("a", 10.0, [2.0, 2.5]), row("a", 10.0, [2.0])) == 0  # another window count
     assert fc.row_digits(row("a", 10.0, [2.0, 2.5]), row("a", 10.1, [2.0, 2.5])) == 2
 
@@ -96,6 +98,12 @@ def test_fresh_clone_table_shows_the_latest_run_and_whether_the_claims_agree():
                 "claims_block_identical": same, "provenance": {"machine": {"cpu": "Test CPU", "cpu_threads": 2}}}
 
     md, _ = fresh_clone_table([files(5), summary(False, 100.0), files(7), summary(True, 6000.0)])
-    assert "| `main_perplexity.jsonl` | 7 | 16 | 16 | 0 | 0 |" in md and "| 5 |" not in md  # the latest run only
+    assert "| `main_perplexity.jsonl` | ? | 7 | 16 | 16 | 0 | 0 |" in md and "| 5 |" not in md  # the latest run
+    two = dict(files(7), by_committed_cpu={"Other CPU": {"compared": 2, "digits_min": 3, "digits_median": 5,
+                                                         "below_4_digits": 1},
+                                           "Test CPU": {"compared": 5, "digits_min": 16, "digits_median": 16,
+                                                        "below_4_digits": 0}})
+    md, _ = fresh_clone_table([two, summary(True, 6000.0)])
+    assert md.index("Test CPU (same) | 5 | 16") < md.index("|  | Other CPU | 2 | 3 | 5 | 1 |  |")  # same CPU first
     assert "took 100 min" in md and "equals the committed" in md and "Test CPU" in md
     assert fresh_clone_table([files(5)]) == ("", "")  # a run cut off before its summary shows nothing
