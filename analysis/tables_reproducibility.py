@@ -48,11 +48,18 @@ def fresh_clone_table(rows: list[dict]) -> tuple[str, str]:
             _emit(lines, tex, f"`{r['file']}`" if i == 0 else "", cells)
     wall = summary.get("wall_s")
     took = f"took {wall / 60:.0f} min" if wall is not None else "was compared, not timed"
-    same = "equals" if summary["claims_block_identical"] else "differs from"
+    changed, verdicts = summary.get("claims_changed"), summary.get("verdicts_changed")
+    if summary["claims_block_identical"]:
+        same = "equals the committed README's"
+    elif changed is None:
+        same = "differs from the committed README's"
+    else:
+        same = (f"differs from the committed README's in the estimates of {len(changed)} claim(s) and in "
+                f"{len(verdicts)} default-scale verdict(s)" + (f" ({'; '.join(verdicts)})" if verdicts else ""))
     caption = (f"One `bash run_all.sh` from a fresh clone of {summary['clone_commit'][:7]} with an empty results "
                f"folder {took} on {machine} ({summary['provenance'].get('machine', {}).get('cpu_threads', '?')} "
-               f"threads; set-up included, the asset and pip caches warm); its regenerated claims table {same} the "
-               "committed README's. Digits: the smallest number of significant digits on which a fresh row and the "
+               f"threads; set-up included, the asset and pip caches warm); its regenerated claims table {same}. "
+               "Digits: the smallest number of significant digits on which a fresh row and the "
                "committed row of the same run agree over every float they hold (perplexities, per-window NLLs, "
                "zero-shot accuracies, allocations, theory statistics; timings left out), by the CPU model the "
                "committed row was computed on; 16 = the same doubles (experiments/fresh_clone.py).")

@@ -43,7 +43,10 @@ def _floats(value, path: str = "") -> dict[str, float]:
 
 
 def _identity(row: dict) -> str:
-    """The run key, or for rows without one (theory checks, corpus statistics) their fields that are not floats."""
+    """The run key, or for rows without one (theory checks, corpus statistics) their stable fields that are not
+    floats (provenance, dates and timings left out, as in row_digits)."""
+    from methods.results import stable_view
+
     if "key" in row:
         return row["key"]
 
@@ -53,7 +56,7 @@ def _identity(row: dict) -> str:
         if isinstance(value, list):
             return [strip(v) for v in value if not isinstance(v, float)]
         return value
-    return json.dumps(strip(row), sort_keys=True)
+    return json.dumps(strip(stable_view(row)), sort_keys=True)
 
 
 def row_digits(old: dict, new: dict) -> int:
@@ -101,6 +104,28 @@ def _digit_summary(found: list[int]) -> dict:
             "below_4_digits": sum(d < 4 for d in found)}
 
 
+VERDICTS = (4,)  # the default-scale verdict column of the claims table (0-based, after the paper column)
+
+
+def changed_claims(old: str, new: str, columns: tuple[int, ...] | None = None) -> list[str]:
+    """The claims (paper: claim) whose line, or whose given columns, differ between two claims blocks."""
+    def cells(block: str) -> dict[str, list[str]]:
+        rows = [line.strip("|").split(" | ") for line in block.splitlines() if line.startswith("| ")][1:]
+        return {f"{r[0].strip()}: {r[1]}": r for r in rows if len(r) > 4}
+    a, b = cells(old), cells(new)
+    pick = (lambda r: r) if columns is None else (lambda r: [r[i] for i in columns])
+    return [claim for claim in a if claim not in b or pick(a[claim]) != pick(b[claim])]
+
+
+def adopt(fresh_dir: Path, results_dir: Path) -> None:
+    """Make the fresh run's rows the committed default-scale results (benchmarks of time excepted), so that every
+    row has the provenance of one run from a clean checkout."""
+    for path in sorted(fresh_dir.glob("*.jsonl")):
+        if path.stem not in BENCHMARKS:
+            shutil.copyfile(path, results_dir / path.name)
+            print(f"[{NAME}] adopted {path.name} from the fresh clone")
+
+
 def claims_block(readme: Path) -> str:
     return _claims_of(readme.read_text())
 
@@ -121,6 +146,15 @@ def compare(committed_dir: Path, fresh_dir: Path) -> list[dict]:
     return [{"experiment": NAME, "file": f"{name}.jsonl",
              **compare_file(read_rows(committed_dir / f"{name}.jsonl"), read_rows(fresh_dir / f"{name}.jsonl"))}
             for name in names]
+
+
+def measured_wall(out: Path, commit: str) -> float | None:
+    """The wall time an earlier run of this script measured for a clone of `commit` (--compare-only recomputes the
+    comparison of that clone, e.g. after a fix to it, and keeps the time its run took)."""
+    from methods.results import read_rows
+
+    return next((r["wall_s"] for r in reversed(read_rows(out)) if r.get("file") is None
+                 and r.get("clone_commit") == commit and r.get("wall_s") is not None), None)
 
 
 def _git(*args: str, cwd: Path = ROOT) -> str:
@@ -147,6 +181,8 @@ def main(argv=None) -> None:
     p.add_argument("--keep", action="store_true", help="keep the clone afterwards")
     p.add_argument("--compare-only", default=None, metavar="DIR",
                    help="compare with a clone that already ran (its folder), running nothing")
+    p.add_argument("--adopt", action="store_true",
+                   help="after comparing, copy the clone's default-scale rows over the committed ones")
     args = parse_args(p, argv)
     if args.scale != "default":
         sys.exit(f"error: {NAME} checks the default scale (the one run_all.sh reproduces in under two hours)")
@@ -158,15 +194,19 @@ def main(argv=None) -> None:
         return
     clone = Path(args.compare_only or args.clone_dir or tempfile.mkdtemp(prefix="stade-fresh-clone-")) / "repo"
     clone = clone.parent if args.compare_only else clone
-    if args.compare_only:  # the clone's committed README is its HEAD's
-        wall, committed_claims = None, claims_block_at(clone, "HEAD")
+    if args.compare_only:  # the clone's committed README is its HEAD's; its wall time, if this run measured it
+        commit = _git("rev-parse", "HEAD", cwd=clone)
+        wall, committed_claims = measured_wall(out, commit), claims_block_at(clone, "HEAD")
     else:
         wall, committed_claims = clone_and_run(clone, args.scale)
     rows = compare(out.parent, clone / "results")
     stages = json.loads((clone / "results" / TIMES).read_text())
-    same_claims = committed_claims == claims_block(clone / "README.md")
+    fresh_claims = claims_block(clone / "README.md")
     summary = {"experiment": NAME, "file": None, "wall_s": wall, "stage_seconds": stages["stages"],
-               "clone_commit": _git("rev-parse", "HEAD", cwd=clone), "claims_block_identical": same_claims,
+               "clone_commit": _git("rev-parse", "HEAD", cwd=clone),
+               "claims_block_identical": committed_claims == fresh_claims,
+               "claims_changed": changed_claims(committed_claims, fresh_claims),
+               "verdicts_changed": changed_claims(committed_claims, fresh_claims, columns=VERDICTS),
                "provenance": provenance()}
     append_rows(out, rows + [summary])
     if wall is not None:  # one uninterrupted run: its stage times are the README's timing table
@@ -176,7 +216,11 @@ def main(argv=None) -> None:
               f"median {row['digits_median']}, {row['below_4_digits']} below 4; "
               f"{row['only_committed']} committed rows not produced")
     took = f"{wall / 60:.1f} min" if wall is not None else "not timed (--compare-only)"
-    print(f"[{NAME}] run_all.sh from a fresh clone: {took}; claims block identical: {same_claims}")
+    print(f"[{NAME}] run_all.sh from a fresh clone: {took}; claims whose line changed: "
+          f"{summary['claims_changed'] or 'none'}; whose default-scale verdict changed: "
+          f"{summary['verdicts_changed'] or 'none'}")
+    if args.adopt:
+        adopt(clone / "results", out.parent)
     if not (args.keep or args.compare_only or args.clone_dir):
         shutil.rmtree(clone.parent, ignore_errors=True)
 

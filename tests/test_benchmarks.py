@@ -106,4 +106,19 @@ def test_fresh_clone_table_shows_the_latest_run_and_whether_the_claims_agree():
     md, _ = fresh_clone_table([two, summary(True, 6000.0)])
     assert md.index("Test CPU (same) | 5 | 16") < md.index("|  | Other CPU | 2 | 3 | 5 | 1 |  |")  # same CPU first
     assert "took 100 min" in md and "equals the committed" in md and "Test CPU" in md
+    md, _ = fresh_clone_table([files(7), dict(summary(False, 60.0), claims_changed=["Wanda: x", "OWL: y"],
+                                              verdicts_changed=[])])
+    assert "in the estimates of 2 claim(s) and in 0 default-scale verdict(s)." in md
     assert fresh_clone_table([files(5)]) == ("", "")  # a run cut off before its summary shows nothing
+
+
+def test_fresh_clone_names_the_claims_whose_line_or_verdict_changed():
+    import fresh_clone as fc
+
+    head = "| paper | claim | criterion | default scale | verdict | full scale | verdict | paper |\n|---|\n"
+    old = head + ("| Wanda | a | c | -1.0% | holds | -2.0% | holds | p |\n"
+                  "| OWL | b | c \\|x\\| | +3.0% | inconclusive | +1.0% | holds | p |\n")
+    new = old.replace("-1.0%", "-1.1%").replace("+3.0% | inconclusive", "+3.5% | does not hold")
+    assert fc.changed_claims(old, old) == []
+    assert fc.changed_claims(old, new) == ["Wanda: a", "OWL: b"]
+    assert fc.changed_claims(old, new, columns=fc.VERDICTS) == ["OWL: b"]
