@@ -69,11 +69,12 @@ def lowest_k(score: torch.Tensor, k: int) -> torch.Tensor:
     if k >= cols:
         return torch.ones_like(score, dtype=torch.bool)
     threshold = kth_smallest(score, k)
+    upto = score <= threshold
+    if bool((upto.sum(dim=1) == k).all()):  # no row has extra ties at its k-th value (usual): two passes
+        return upto
     below = score < threshold
     missing = k - below.sum(dim=1, keepdim=True)
-    at = score == threshold
-    if bool((at.sum(dim=1, keepdim=True) == missing).all()):  # no row has extra ties at its k-th value (usual)
-        return below | at
+    at = upto & ~below
     return below | (at & (at.cumsum(dim=1) <= missing))
 
 
