@@ -5,7 +5,7 @@
 #   bash run_all.sh --scale tiny       # minutes: every script on a tiny random model (plumbing, determinism)
 #   bash run_all.sh --scale paper      # the papers' models and data: needs a GPU and Hugging Face Hub access
 #   bash run_all.sh --only main_perplexity,zero_shot     # some stages (also: theory, analysis, and the optional
-#                                                        # benchmarks peer_benchmark and reproducibility)
+#                                                        # benchmarks peer_benchmark, reproducibility, fresh_clone)
 #   bash run_all.sh --add-method ria   # a new baseline beside Wanda (Wanda-sp) in every experiment's grid
 # The stages are the experiments of experiments/specs.py, in order, then the theory checks and the analysis. Every
 # stage is resumable: rerunning skips the result rows that already exist, so an interrupted run is finished by running
