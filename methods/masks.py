@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,33 +80,11 @@ def lowest_k(score: torch.Tensor, k: int) -> torch.Tensor:
 def kth_smallest(score: torch.Tensor, k: int) -> torch.Tensor:
     """The k-th smallest value of every row (rows x 1). On CPU numpy's introselect: the same value as
     torch.kthvalue (a value, not a rank, so masks cannot change) at a third of its time, which was most of Wanda's
-    solve (issue 20); the rows are split over torch's CPU threads (numpy's partition releases the GIL, and each row
-    is selected on its own, so the values do not depend on the split)."""
+    solve (issue 20)."""
     if score.device.type == "cpu" and score.dtype in (torch.float32, torch.float64):
-        values = score.detach().numpy()
-        workers = min(torch.get_num_threads(), values.shape[0] // ROWS_PER_THREAD)
-        if workers < 2:
-            return torch.from_numpy(np.ascontiguousarray(np.partition(values, k - 1, axis=1)[:, k - 1:k]))
-        edges = np.linspace(0, values.shape[0], workers + 1).astype(int)
-        out = np.empty((values.shape[0], 1), dtype=values.dtype)
-
-        def select(part: int) -> None:
-            a, b = edges[part], edges[part + 1]
-            out[a:b] = np.partition(values[a:b], k - 1, axis=1)[:, k - 1:k]
-
-        list(_pool(workers).map(select, range(workers)))
-        return torch.from_numpy(out)
+        values = np.partition(score.detach().numpy(), k - 1, axis=1)[:, k - 1:k]
+        return torch.from_numpy(np.ascontiguousarray(values))
     return torch.kthvalue(score, k, dim=1, keepdim=True).values
-
-
-ROWS_PER_THREAD = 64  # below this many rows per thread the pool's hand-off costs more than the selection
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="kth")
-    return _POOLS[workers]
 
 
 def row_mask(score: torch.Tensor, sparsity: float) -> torch.Tensor:

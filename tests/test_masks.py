@@ -118,22 +118,3 @@ def test_kth_smallest_is_torch_kthvalue(dtype):
     for score in (torch.rand(64, 300, generator=g, dtype=dtype), torch.randint(0, 5, (64, 300), generator=g).to(dtype)):
         for k in (1, 150, 300):
             assert torch.equal(kth_smallest(score, k), torch.kthvalue(score, k, dim=1, keepdim=True).values)
-
-
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_kth_smallest_split_over_threads_is_the_same_value(threads):
-    """The rows split over the CPU threads (the path a real layer takes) give torch.kthvalue's values, uneven splits
-    and tie-heavy rows included: the split cannot change a mask."""
-    from methods.masks import ROWS_PER_THREAD, kth_smallest
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        g = torch.Generator().manual_seed(threads)
-        rows = ROWS_PER_THREAD * 3 + 5
-        for score in (torch.rand(rows, 200, generator=g, dtype=torch.float64),
-                      torch.randint(0, 4, (rows, 200), generator=g).to(torch.float32)):
-            for k in (1, 100, 200):
-                assert torch.equal(kth_smallest(score, k), torch.kthvalue(score, k, dim=1, keepdim=True).values)
-    finally:
-        torch.set_num_threads(before)
