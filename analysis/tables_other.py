@@ -128,8 +128,8 @@ def stade_layer_study_table(rows: list[dict]) -> tuple[str, str]:
     methods = [m for m in ("wanda", "stade_all", "stade_all_nocomp") if any(k[2] == m for k in means)]
     methods += [m for m in ordered_methods(k[2] for k in means) if m not in methods]
     lines, tex = _header(["model", "layer pruned alone"] + methods + [f"{m} vs wanda" for m in methods[1:]])
-    # layers in the order they first appear in any model (a model run on some layers first then lists them in the
-    # same order as the model run on every layer, not in the order its rows landed)
+    # one layer order for every model: the order the layers first appear in the rows (rows carry no block
+    # position), so the models' tables line up whatever order each one's rows landed in
     layer_rank = {layer: i for i, layer in enumerate(dict.fromkeys(k[1] for k in means))}
     model_rank = {model: i for i, model in enumerate(dict.fromkeys(k[0] for k in means))}
     cells = sorted(dict.fromkeys(k[:2] for k in means), key=lambda c: (model_rank[c[0]], layer_rank[c[1]]))

@@ -288,7 +288,7 @@ def test_stade_layer_study_tiny(llama_dir, corpus_file, tmp_path):
     down = next(line for line in md.splitlines() if "| mlp.down_proj |" in line)
     assert f"{one['ppl'][next(iter(one['ppl']))]:.2f}" in down  # the row shows this layer's own perplexity
     assert "pruned at 70%" in md
-    # a second model whose rows landed in another order (down_proj first) lists its layers in the first model's order
+    # a second model whose rows landed in another order (down_proj first) lists its layers in the same order
     other = [{**r, "model": {**r["model"], "model": "other"}} for r in reversed(rows)]
     md, _ = tables.stade_layer_study_table(rows + other)
     listed = [line.split(" | ")[1] for line in md.splitlines() if line.startswith("| other |")]
