@@ -104,16 +104,15 @@ def _digit_summary(found: list[int]) -> dict:
             "below_4_digits": sum(d < 4 for d in found)}
 
 
-VERDICTS = (4,)  # the default-scale verdict column of the claims table (0-based, after the paper column)
-
-
-def changed_claims(old: str, new: str, columns: tuple[int, ...] | None = None) -> list[str]:
-    """The claims (paper: claim) whose line, or whose given columns, differ between two claims blocks."""
-    def cells(block: str) -> dict[str, list[str]]:
-        rows = [line.strip("|").split(" | ") for line in block.splitlines() if line.startswith("| ")][1:]
-        return {f"{r[0].strip()}: {r[1]}": r for r in rows if len(r) > 4}
-    a, b = cells(old), cells(new)
-    pick = (lambda r: r) if columns is None else (lambda r: [r[i] for i in columns])
+def changed_claims(old: str, new: str, column: str | None = None) -> list[str]:
+    """The claims (paper: claim) whose line, or whose cell under the first header named `column` (the default
+    scale's "verdict"), differ between two claims blocks."""
+    def table(block: str) -> tuple[list[str], dict[str, list[str]]]:
+        header, *rows = [line.strip("|").split(" | ") for line in block.splitlines() if line.startswith("| ")]
+        return [h.strip() for h in header], {f"{r[0].strip()}: {r[1]}": r for r in rows if len(r) > 4}
+    header, a = table(old)
+    b = table(new)[1]
+    pick = (lambda r: r) if column is None else (lambda r: r[header.index(column)])
     return [claim for claim in a if claim not in b or pick(a[claim]) != pick(b[claim])]
 
 
@@ -206,7 +205,7 @@ def main(argv=None) -> None:
                "clone_commit": _git("rev-parse", "HEAD", cwd=clone),
                "claims_block_identical": committed_claims == fresh_claims,
                "claims_changed": changed_claims(committed_claims, fresh_claims),
-               "verdicts_changed": changed_claims(committed_claims, fresh_claims, columns=VERDICTS),
+               "verdicts_changed": changed_claims(committed_claims, fresh_claims, column="verdict"),
                "provenance": provenance()}
     append_rows(out, rows + [summary])
     if wall is not None:  # one uninterrupted run: its stage times are the README's timing table

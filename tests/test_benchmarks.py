@@ -121,4 +121,4 @@ def test_fresh_clone_names_the_claims_whose_line_or_verdict_changed():
     new = old.replace("-1.0%", "-1.1%").replace("+3.0% | inconclusive", "+3.5% | does not hold")
     assert fc.changed_claims(old, old) == []
     assert fc.changed_claims(old, new) == ["Wanda: a", "OWL: b"]
-    assert fc.changed_claims(old, new, columns=fc.VERDICTS) == ["OWL: b"]
+    assert fc.changed_claims(old, new, column="verdict") == ["OWL: b"]
