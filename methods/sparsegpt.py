@@ -27,29 +27,40 @@ from .stats import LayerStats
 def inverse_hessian_factor(stats: LayerStats, WT: torch.Tensor, percdamp: float = 0.01) -> torch.Tensor:
     """Upper Cholesky factor of (H + damp I)^-1, H = 2 X^T X / N, in the Gram matrix's precision. Dead inputs
     (H_jj = 0) get H_jj = 1 and their weights (rows of the transposed weights WT) are zeroed in place, as in the
-    reference algorithm. H is built reversed (J H J, J the reversal permutation), the order its factorisation
-    reads, and factorised in its own buffer: no further n x n copy."""
+    reference algorithm. H is a scaled copy (the statistics keep theirs), factorised in place."""
     if stats.gram is None:
         raise ValueError("SparseGPT needs the Gram matrix X^T X of the layer's inputs")
-    H_rev = stats.gram.flip(0, 1).mul_(2.0 / stats.count)  # flip copies: the statistics keep theirs
-    dead_rev = torch.diag(H_rev) == 0
-    H_rev[dead_rev, dead_rev] = 1.0
-    WT[dead_rev.flip(0)] = 0.0
-    H_rev.diagonal().add_(percdamp * torch.mean(torch.diag(H_rev)))
-    return upper_cholesky_of_inverse(H_rev, reversed_input=True)
+    H = stats.gram.mul(2.0 / stats.count)
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1.0
+    WT[dead] = 0.0
+    H.diagonal().add_(percdamp * torch.mean(torch.diag(H)))
+    return upper_cholesky_of_inverse(H, overwrite_input=True)
 
 
-def upper_cholesky_of_inverse(H: torch.Tensor, reversed_input: bool = False) -> torch.Tensor:
-    """U upper triangular with H^-1 = U^T U, from one Cholesky factorisation and one triangular inverse (the
-    reference computes chol(H), then H^-1, then chol(H^-1): three cubic steps). With J the reversal permutation,
-    J H J = L L^T gives H^-1 = (J L^-1 J)^T (J L^-1 J), and J L^-1 J is upper triangular with a positive diagonal,
-    so it is the (unique) factor. reversed_input: H is already J H J, and is overwritten by L (LAPACK factorises
-    in place), so with the identity solved in place too at most three n x n matrices are ever alive."""
-    L = torch.linalg.cholesky(H, out=H) if reversed_input else torch.linalg.cholesky(H.flip(0, 1))
-    L_inv = torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
-    torch.linalg.solve_triangular(L, L_inv, upper=False, out=L_inv)
-    del L
-    return L_inv.flip(0, 1)
+def upper_cholesky_of_inverse(H: torch.Tensor, overwrite_input: bool = False, base: int = 192) -> torch.Tensor:
+    """U upper triangular with a positive diagonal and H^-1 = U^T U (the reference computes chol(H), then H^-1,
+    then chol(H^-1): three cubic LAPACK steps). Here U = V^-1 for the "upper-lower" factor H = V V^T (V upper),
+    computed recursively on a 2 x 2 block split so that almost all the work is matrix products:
+        H22 = V22 V22^T, U22 = V22^-1            (recursion)
+        V12 = H12 V22^-T = H12 U22^T
+        H11 - V12 V12^T = V11 V11^T, U11 = V11^-1 (recursion on the Schur complement)
+        U12 = -U11 V12 U22
+    Blocks of at most `base` columns use LAPACK: with J the reversal, J H J = L L^T gives U = J L^-1 J.
+    overwrite_input: H's upper-left blocks are reused for the Schur complements (no n x n copy)."""
+    n = H.shape[0]
+    if n <= base:
+        L = torch.linalg.cholesky(H.flip(0, 1))
+        return torch.linalg.solve_triangular(L, torch.eye(n, dtype=H.dtype, device=H.device), upper=False).flip(0, 1)
+    h = n - n // 2
+    U = torch.zeros_like(H)
+    U[h:, h:] = upper_cholesky_of_inverse(H[h:, h:], overwrite_input, base)
+    V12 = H[:h, h:] @ U[h:, h:].t()
+    schur = H[:h, :h] if overwrite_input else H[:h, :h].clone()
+    schur.addmm_(V12, V12.t(), alpha=-1.0)
+    U[:h, :h] = upper_cholesky_of_inverse(schur, True, base)
+    U[:h, h:] = (U[:h, :h] @ V12).mm(U[h:, h:]).neg_()
+    return U
 
 
 def _block_mask(saliency_t: torch.Tensor, segments: list[tuple[int, int]], sparsities: list[float]) -> torch.Tensor:
@@ -75,6 +86,7 @@ def _sweep(WT: torch.Tensor, U: torch.Tensor, segments: list[tuple[int, int]], s
     sub = pattern.m * max(1, SUB // pattern.m) if pattern.is_nm else SUB  # N:M groups never straddle sub-blocks
     mask = torch.zeros_like(WT, dtype=torch.bool)
     diag = torch.diag(U)
+    group_starts = pattern.is_nm
     for i1 in range(0, cols, blocksize):
         i2 = min(i1 + blocksize, cols)
         W1, U1, d = WT[i1:i2], U[i1:i2, i1:i2], diag[i1:i2]
@@ -83,17 +95,18 @@ def _sweep(WT: torch.Tensor, U: torch.Tensor, segments: list[tuple[int, int]], s
               else _block_mask(W1**2 / d[:, None] ** 2, segments, sparsities))
         scale = m1 / d[:, None]  # (w - q) / U_jj = w * scale: w where pruned, 0 where kept
         err = torch.empty_like(W1)
+        w_col, scale_col, err_col = W1.unbind(0), scale.unbind(0), err.unbind(0)  # views made once, not per column
         for j1 in range(0, n, sub):
             j2 = min(j1 + sub, n)
             for i in range(j1, j2):
-                if pattern.is_nm and i % pattern.m == 0:
+                if group_starts and i % pattern.m == 0:
                     saliency = W1[i:i + pattern.m] ** 2 / d[i:i + pattern.m, None] ** 2
                     chosen = torch.sort(saliency, dim=0, stable=True).indices[: pattern.n]
                     m1[i:i + pattern.m].scatter_(0, chosen, True)
                     scale[i:i + pattern.m] = m1[i:i + pattern.m] / d[i:i + pattern.m, None]
-                torch.mul(W1[i], scale[i], out=err[i])
+                torch.mul(w_col[i], scale_col[i], out=err_col[i])
                 if i + 1 < j2:
-                    W1[i + 1:j2].addr_(U1[i, i + 1:j2], err[i], alpha=-1.0)
+                    W1[i + 1:j2].addr_(U1[i, i + 1:j2], err_col[i], alpha=-1.0)
             if j2 < n:
                 W1[j2:].addmm_(U1[j1:j2, j2:].t(), err[j1:j2], alpha=-1.0)
         W1.masked_fill_(m1, 0.0)

@@ -160,21 +160,23 @@ def test_least_squares_update_leaves_unpruned_rows_and_handles_uneven_rows():
     assert not torch.equal(layer.weight[1], before[1]) and not torch.equal(layer.weight[2], before[2])
 
 
+@pytest.mark.parametrize("base", [16, 37, 192])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_upper_cholesky_of_inverse_brute_force(dtype):
-    """U upper triangular with a positive diagonal and U^T U = H^-1, against a dense inverse, in both precisions;
+def test_upper_cholesky_of_inverse_brute_force(dtype, base):
+    """U upper triangular with a positive diagonal and U^T U = H^-1, against a dense inverse, in both precisions and
+    with the recursive block split (base 16, 37: several levels, odd halves) or LAPACK alone (base 192 > n = 150);
     a matrix that is not positive definite is refused."""
     from methods.sparsegpt import upper_cholesky_of_inverse
 
     g = torch.Generator().manual_seed(3)
-    X = torch.randn(400, 150, generator=g, dtype=torch.float64)
+    X = torch.randn(400, 150, generator=g, dtype=torch.float64) * torch.rand(150, generator=g, dtype=torch.float64)
     H = X.T @ X / 400 + 0.01 * torch.eye(150, dtype=torch.float64)
-    U = upper_cholesky_of_inverse(H.to(dtype))
+    U = upper_cholesky_of_inverse(H.to(dtype), base=base)
     assert U.dtype == dtype and torch.equal(U, U.triu()) and bool((torch.diag(U) > 0).all())
     tol = 1e-10 if dtype == torch.float64 else 1e-3
     assert torch.allclose((U.T @ U).double(), torch.linalg.inv(H), atol=tol * float(torch.linalg.inv(H).abs().max()))
     with pytest.raises(torch.linalg.LinAlgError):
-        upper_cholesky_of_inverse(-H.to(dtype))
-    H_rev = H.to(dtype).flip(0, 1)  # the in-place path SparseGPT takes: same factor bit for bit, its input consumed
-    assert torch.equal(upper_cholesky_of_inverse(H_rev, reversed_input=True), U)
-    assert not torch.equal(H_rev, H.to(dtype).flip(0, 1))
+        upper_cholesky_of_inverse(-H.to(dtype), base=base)
+    consumed = H.to(dtype).clone()  # the in-place path SparseGPT takes: same factor bit for bit, its input overwritten
+    assert torch.equal(upper_cholesky_of_inverse(consumed, overwrite_input=True, base=base), U)
+    assert torch.equal(consumed, H.to(dtype)) == (base > 150)  # LAPACK alone works on a copy
