@@ -117,8 +117,8 @@ def prune_block(b: int, collector: _Collector, method: Method, plan: Optional[Sp
                            "pruned": int(mask.sum()), "numel": mask.numel()}
         if all(collector.leader[n] != leader or f"{b}.{n}" in layers for n in collector.order):
             collector.stats[leader].release_gram()
-        if chosen[names[0]].solve is not None:  # a solver's float64 buffers are free: give their pages back
-            trim_heap()  # (not after scorers: their buffers are small, and refaulting trimmed pages costs time)
+    if any(m.solve is not None for m in chosen.values()):  # the solvers' float64 buffers are free: pages back
+        trim_heap()  # once per block: the block's groups reuse each other's pages (refaulting costs time)
     order = list(collector.linears)
     return {key: layers[key] for key in sorted(layers, key=lambda k: order.index(k.split(".", 1)[1]))}
 

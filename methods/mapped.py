@@ -81,7 +81,7 @@ def trim_heap() -> bool:
 
     A layer's float64 Gram, inverse factor and weight copies are freed once it is solved, but glibc keeps freed
     chunks below its (adaptively raised) mmap threshold in its heaps, so the next layers' buffers of other sizes
-    land beside them and the resident set grows block after block. The engine trims after each group a solver
+    land beside them and the resident set grows block after block. The engine trims once after each block a solver
     pruned (SparseGPT, LSQ, ADMM...), not after scorers, where the refaults would cost more than the pages; the
     pruning_cost and peer_benchmark rows carry the peak RSS this keeps down."""
     trim = _malloc_trim()
