@@ -155,8 +155,11 @@ class LayerStats:
         self._gram = None
 
     def check_finite(self, where: str) -> None:
-        """Raise NonFiniteError naming `where` if a moment is NaN or infinite (a diverged block upstream)."""
-        for name, value in (("mean", self.mean), ("M2", self.m2), ("gram", self._gram)):
+        """Raise NonFiniteError naming `where` if a moment is NaN or infinite (a diverged block upstream). Of the Gram
+        only the diagonal sum_t x_tj^2 is read: a NaN/inf input or an overflowed product reaches it too
+        (|x_i x_j| <= max(x_i^2, x_j^2)), at 1/n of the cost of scanning the whole matrix."""
+        gram_diag = None if self._gram is None else torch.diagonal(self._gram)
+        for name, value in (("mean", self.mean), ("M2", self.m2), ("gram", gram_diag)):
             if value is not None and not bool(torch.isfinite(value).all()):
                 raise NonFiniteError(f"non-finite input statistics ({name}) at {where}: the block's inputs contain NaN "
                                      "or inf (check the model's weights; --allow-nonfinite skips this check)")

@@ -49,3 +49,26 @@ def test_blocked_gram_is_the_full_product_and_symmetric():
     G = stats.gram
     assert torch.equal(G, G.T)
     torch.testing.assert_close(G, x64.T @ x64, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 3e38])
+@pytest.mark.parametrize("gram_dtype", [torch.float64, torch.float32])
+def test_non_finite_inputs_are_caught_from_the_gram_diagonal(bad, gram_dtype):
+    """check_finite reads only the Gram's diagonal: one NaN/inf input, or (float32 Gram) a product that overflows,
+    reaches it, and finite inputs pass. 3e38 is finite in float32 but its square overflows a float32 Gram (and the
+    float32 M2), while a float64 Gram holds it: then the moments alone decide."""
+    from methods.stats import NonFiniteError
+
+    x = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+    clean = LayerStats(8, gram=True, gram_dtype=gram_dtype)
+    clean.update(x)
+    clean.check_finite("clean")
+    clean._gram[4, 4] = float("nan")  # the moments are finite: only the Gram check can see this
+    with pytest.raises(NonFiniteError, match=r"\(gram\)"):
+        clean.check_finite("clean")
+    x[5, 3] = bad
+    stats = LayerStats(8, gram=True, gram_dtype=gram_dtype)
+    stats.update(x)
+    assert not bool(torch.isfinite(torch.diagonal(stats._gram)).all()) == (bad != 3e38 or gram_dtype == torch.float32)
+    with pytest.raises(NonFiniteError, match="block 0"):
+        stats.check_finite("block 0")
