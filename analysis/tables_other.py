@@ -171,9 +171,9 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
     if not rows:
         return "", ""
     r0 = rows[0]
-    lines, tex = _header(["method", "sparsity", "prune / decoder forward", "collect", "solve", "recompute", "other",
-                          "peak RSS / model RSS"],
-                         "method & sparsity & time ratio & collect & solve & recompute & other & memory ratio")
+    lines, tex = _header(["method", "sparsity", "prune / decoder forward", "floor", "collect", "solve", "recompute",
+                          "other", "peak RSS / model RSS"],
+                         "method & sparsity & time ratio & floor & collect & solve & recompute & other & memory ratio")
     rank = lambda m: METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)  # noqa: E731
     from methods.config import split_method_spec  # lazy: only this table needs the engine's package
     base = lambda spec: split_method_spec(spec)[0]  # noqa: E731
@@ -181,7 +181,8 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
         f = r["dense_forward_decoder_s"]
         ph = r.get("phase_seconds", {})
         other = r["prune_s"] - sum(ph.get(k, 0.0) for k in ("collect", "solve", "recompute"))
-        cells = [f"{r.get('sparsity', 0.5):.0%}", f"{r['time_ratio_decoder']:.2f}x"]
+        floor = f"{r['floor_ratio_decoder']:.2f}x" if "floor_ratio_decoder" in r else ""
+        cells = [f"{r.get('sparsity', 0.5):.0%}", f"{r['time_ratio_decoder']:.2f}x", floor]
         cells += [f"{ph.get(k, 0.0) / f:.2f}x" for k in ("collect", "solve", "recompute")] + [f"{other / f:.2f}x",
                                                                                           f"{r['memory_ratio']:.2f}x"]
         _emit(lines, tex, r["method"], cells)
@@ -197,12 +198,21 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                "'other': capture, gradients (Pruner-Zero), allocator search. 'solve' is the Wanda paper's pruning "
                f"time (metric + mask + update): {paper.get('wanda', '?')} s (Wanda) vs {paper.get('sparsegpt', '?')} s "
                f"(SparseGPT) for LLaMA-7B on an A100 in the paper; SparseGPT/Wanda solve ratio {ratio} here. "
-               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs."
+               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs. 'floor': the least time on this "
+               "machine, as a multiple of the same forward: the method's forward passes, plus the arithmetic of its "
+               "Gram matrices (symmetric half) and solves (SparseGPT: Cholesky factor, its inverse and the OBS "
+               "updates) at the machine's measured GEMM rate in the solver's precision"
+               + _rates(rows) + "; selection, Python and memory traffic count as overhead."
                + (" sparsegpt:float32: SparseGPT with its Hessian, Cholesky factors and sweep in float32 (the papers' "
                   "and the GPU path's precision); the CPU default is float64, whose digits do not depend on the thread "
                   "count or the BLAS kernel." if any(r.get("gram_dtype") == "float32" for r in rows) else "")
                + _offload_note(rows))
     return _finish(lines, tex, caption)
+
+
+def _rates(rows: list[dict]) -> str:
+    rates = {r["floor_dtype"]: r["gemm_gflops"] for r in rows if "gemm_gflops" in r}
+    return f" ({', '.join(f'{d}: {g:.0f} GFLOP/s' for d, g in sorted(rates.items()))})" if rates else ""
 
 
 def peer_benchmark_table(rows: list[dict]) -> tuple[str, str]:

@@ -120,8 +120,11 @@ def worker(spec: str, args: argparse.Namespace) -> dict:
         forward_full = dense_forward(loaded.model)
         forward_body = dense_forward(loaded.model.get_decoder())
         threads = torch.get_num_threads()
+        floor = solver_floor(config, loaded.model, calib, device)
     allocation = pruned.get("allocation") or {}
     phases = {k.removeprefix("prune_"): v for k, v in seconds.items() if k.startswith("prune_")}
+    passes = pruned["forward_passes"] + allocation.get("forward_passes", 0)
+    floor_s = passes * forward_body + (floor["work_gflop"] / floor["gemm_gflops"] if floor else 0.0)
     return {"experiment": NAME, "scale": args.scale, "method": spec, "sparsity": config.sparsity,
             "model": loaded.provenance, "allocate_s": seconds.get("allocate", 0.0),
             "allocator_forward_passes": allocation.get("forward_passes", 0),
@@ -131,13 +134,62 @@ def worker(spec: str, args: argparse.Namespace) -> dict:
             "dense_forward_s": forward_full, "dense_forward_decoder_s": forward_body, "prune_s": prune_s,
             "time_ratio": prune_s / forward_full, "time_ratio_decoder": prune_s / forward_body,
             "solve_s": phases.get("solve", 0.0), "phase_seconds": phases,
-            "forward_passes": pruned["forward_passes"] + allocation.get("forward_passes", 0),
+            "floor_s": floor_s, "floor_ratio_decoder": floor_s / forward_body, **floor,
+            "forward_passes": passes,
             "rss_model_mb": base_rss / 2**20, "peak_rss_prune_mb": rss.peak / 2**20,
             "memory_ratio": rss.peak / base_rss, "offload": config.offload, "gram_dtype": config.gram_dtype,
             "rss_before_load_mb": before_load_rss / 2**20,  # libraries + tokenizer, no weights
             "model_fp32_mb": loaded.provenance["params"] * 4 / 2**20,
             "block_activations_mb": 2 * calib.numel() * loaded.model.config.hidden_size * 4 / 2**20,
             "provenance": provenance()}
+
+
+def input_groups(model, calib, device) -> list[tuple[int, int]]:
+    """(input width, stacked output rows) of every set of linears that read one tensor, in every block: what a
+    solver factorises once (SparseGPT's Hessian), found by the engine's own collector on an 8-token probe."""
+    from methods.stream import dense_statistics
+    groups = []
+    for _, _, collector in dense_statistics(model, calib[:1, :8], 1, device):
+        for leader in dict.fromkeys(collector.leader[n] for n in collector.order):
+            rows = sum(collector.linears[n].out_features for n in collector.order if collector.leader[n] == leader)
+            groups.append((collector.stats[leader].width, rows))
+    return groups
+
+
+def gemm_rate(width: int, tokens: int, dtype) -> float:
+    """Floating-point operations per second of X^T X for X (tokens x width) in `dtype`: the fastest of 3, this
+    machine's practical peak at the Gram's shape."""
+    import torch
+    x = torch.randn(tokens, width, dtype=dtype)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        torch.mm(x.T, x)
+        best = min(best, time.perf_counter() - t)
+    return 2 * tokens * width**2 / best
+
+
+def solver_work(groups: list[tuple[int, int]], tokens: int, gram: bool, solve_flops) -> float:
+    """Least arithmetic a method adds to its forward passes: the symmetric half of each Gram X^T X (tokens * w^2
+    operations) if it needs one, and its solves' own (Method.solve_flops), summed over the input groups."""
+    return sum((tokens * w * w if gram else 0.0) + (solve_flops(w, r) if solve_flops else 0.0) for w, r in groups)
+
+
+def solver_floor(config, model, calib, device) -> dict:
+    """The arithmetic beyond the forward passes and this machine's GEMM rate in the solver's precision ({} for a
+    method with neither a Gram nor a solve_flops, and for --offload runs, whose bound is the disk, not arithmetic):
+    floor = passes x forward + work / rate, a bound that counts selection, Python and memory traffic as overhead."""
+    import torch
+    from methods.stats import GRAM_DTYPES
+    method = config.bound_method
+    gram = "gram" in method.all_needs
+    if config.offload or (not gram and method.solve_flops is None):
+        return {}
+    groups = input_groups(model, calib, device)
+    dtype = GRAM_DTYPES[config.gram_dtype] or (torch.float64 if device.type == "cpu" else torch.float32)
+    return {"work_gflop": solver_work(groups, calib.numel(), gram, method.solve_flops) / 1e9,
+            "gemm_gflops": gemm_rate(max(w for w, _ in groups), config.batch_size * config.seqlen, dtype) / 1e9,
+            "floor_dtype": str(dtype).removeprefix("torch.")}
 
 
 def method_list(args: argparse.Namespace) -> list[str]:

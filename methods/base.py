@@ -123,6 +123,7 @@ class Method:
     rule: str = ""  # the README table's "score / rule" cell
     update_rule: str = ""  # the README table's "update" cell
     source: str = ""  # the paper (and equation) it implements
+    solve_flops: Optional[Callable[[int, int], float]] = None  # least arithmetic of one solve (width, stacked rows)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

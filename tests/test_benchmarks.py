@@ -122,3 +122,28 @@ def test_fresh_clone_names_the_claims_whose_line_or_verdict_changed():
     assert fc.changed_claims(old, old) == []
     assert fc.changed_claims(old, new) == ["Wanda: a", "OWL: b"]
     assert fc.changed_claims(old, new, column="verdict") == ["OWL: b"]
+
+
+def test_pruning_cost_floor_counts_each_shared_input_once():
+    """The floor's groups are the engine's: one per tensor that several linears read (q/k/v, gate/up stack), with
+    the stacked rows; the work adds the Gram's symmetric half (tokens * w^2) and SparseGPT's solve per group, and is
+    nothing for a method with neither."""
+    import torch
+    from conftest import tiny_llama
+
+    import pruning_cost
+    from methods.blocks import find_blocks, find_linears
+    from methods.sparsegpt import obs_flops
+
+    model = tiny_llama(layers=2)
+    groups = pruning_cost.input_groups(model, torch.randint(0, 260, (2, 16)), torch.device("cpu"))
+    lin = find_linears(find_blocks(model)[1][0])
+    rows = lambda *names: sum(lin[n].out_features for n in names)  # noqa: E731
+    hidden, inter = lin["self_attn.q_proj"].in_features, lin["mlp.down_proj"].in_features
+    per_block = [(hidden, rows("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj")),
+                 (hidden, rows("self_attn.o_proj")), (hidden, rows("mlp.gate_proj", "mlp.up_proj")),
+                 (inter, rows("mlp.down_proj"))]
+    assert sorted(groups) == sorted(per_block * 2)
+    work = pruning_cost.solver_work([(4, 6), (8, 2)], 10, True, obs_flops)
+    assert work == 10 * 16 + (2 * 64 / 3 + 6 * 16) + 10 * 64 + (2 * 512 / 3 + 2 * 64)
+    assert pruning_cost.solver_work([(4, 6)], 10, False, None) == 0.0
