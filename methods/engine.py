@@ -173,6 +173,7 @@ def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tens
         grads = gradient_square_sums(model, calib_ids, device, progress=progress)
         t = report.add("gradients", t)
     runner = BlockRunner(model, calib_ids, batch_size, device)
+    offloaded = is_offloaded(model)
     t = report.add("capture", t)
     needs = method.all_needs & set(NEEDS)
     for b, block in enumerate(tqdm(runner.blocks, desc=desc, disable=not progress)):
@@ -189,5 +190,7 @@ def prune_model(model: nn.Module, method: Method, calib_ids: Optional[torch.Tens
                 _, outs = runner.run(block, keep=True)
                 t = report.add("recompute", t)
         runner.advance(outs)
+        if offloaded:  # the block's weights went back to their store: their freed pages go back to the OS
+            trim_heap()
     report.forward_passes = 2 if propagate == "pruned" else 1  # full-model passes over the calibration set
     return report

@@ -122,3 +122,18 @@ def test_cli_offload_flags(checkpoint, tmp_path, capsys):
     assert main(["prune", "--model", str(checkpoint), "--method", "wanda_sp", "--sparsity", "0.3", "--offload",
                  "disk", "--device", "cpu"]) == 2
     assert "changes the blocks' shapes" in capsys.readouterr().err
+
+
+def test_offloaded_scorer_run_trims_the_heap_once_per_block(checkpoint, tmp_path, monkeypatch):
+    """An offloaded block's weights come in and go out once per block: the engine hands their freed pages back after
+    each block (an in-memory scorer run never trims; the pruning-cost table's wanda@disk row measures the peak)."""
+    import methods.engine as engine
+
+    calls = []
+    monkeypatch.setattr(engine, "trim_heap", lambda: calls.append(1) or True)
+    config = PruneConfig(model=str(checkpoint), method="wanda", sparsity=0.5, nsamples=2, seqlen=32, eval=(),
+                         device="cpu").validate()
+    _pruned_state(checkpoint, config, None)
+    assert calls == []
+    _pruned_state(checkpoint, config, "disk", tmp_path / "offload")
+    assert len(calls) == 3
