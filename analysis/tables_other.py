@@ -198,7 +198,7 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                "'other': capture, gradients (Pruner-Zero), allocator search. 'solve' is the Wanda paper's pruning "
                f"time (metric + mask + update): {paper.get('wanda', '?')} s (Wanda) vs {paper.get('sparsegpt', '?')} s "
                f"(SparseGPT) for LLaMA-7B on an A100 in the paper; SparseGPT/Wanda solve ratio {ratio} here. "
-               f"Each row is the fastest of {r0.get('repeats', 1)} alternating runs. 'floor': the least time on this "
+               f"Each row is the fastest of {_span(r.get('repeats', 1) for r in rows)} alternating runs. 'floor': the least time on this "
                "machine, as a multiple of the same forward: the method's forward passes, plus the arithmetic of its "
                "Gram matrices (symmetric half) and solves (SparseGPT: Cholesky factor, its inverse and the OBS "
                "updates) at the machine's measured GEMM rate in the solver's precision"
@@ -208,6 +208,11 @@ def pruning_cost_table(rows: list[dict]) -> tuple[str, str]:
                   "count or the BLAS kernel." if any(r.get("gram_dtype") == "float32" for r in rows) else "")
                + _offload_note(rows))
     return _finish(lines, tex, caption)
+
+
+def _span(values) -> str:
+    values = sorted(set(values))
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
 
 
 def _rates(rows: list[dict]) -> str:
