@@ -169,6 +169,7 @@ class _Collector:
             x = args[0]
             self._calls += 1
             if self._first and name not in self._first_inputs:
+                self._share_if_seen(name, x)
                 self._first_inputs[name] = x
                 self.order.append(name)
             if self.leader[name] == name:
@@ -178,6 +179,15 @@ class _Collector:
                 raise _StopForward
         return hook
 
+    def _share_if_seen(self, name: str, x: torch.Tensor) -> None:
+        """A linear that reads the very tensor an earlier one read shares that one's statistics from the first batch
+        on, so that no statistic (a Gram matrix above all) is computed twice for one input."""
+        for prev, seen in self._first_inputs.items():
+            if seen is x:
+                self.leader[name] = self.leader[prev]
+                self.stats[name] = self.stats[self.leader[prev]]
+                return
+
     def _norm_hook(self, module, args, out):
         if self._first:
             self._norm_outputs.append(_block_output(out))
@@ -186,7 +196,7 @@ class _Collector:
         self._seen.clear()
 
     def end_first_batch(self) -> None:
-        """Group layers that read the very same tensor (q/k/v, gate/up) and mark norm-fed layers."""
+        """Check that every linear ran and mark the norm-fed ones (shared inputs were grouped as they ran)."""
         if not self._first:
             return
         self._first = False
@@ -196,15 +206,8 @@ class _Collector:
                              "statistics can be collected for them")
         if self._calls != len(self.linears):  # a linear called twice: its later calls come after the last one
             self._stop_early = False
-        names = self.order
-        for i, name in enumerate(names):
-            x = self._first_inputs[name]
-            self.normalized[name] = any(x is o for o in self._norm_outputs)
-            for prev in names[:i]:
-                if self._first_inputs[prev] is x:
-                    self.leader[name] = self.leader[prev]
-                    self.stats[name] = self.stats[self.leader[prev]]
-                    break
+        for name in self.order:  # shared inputs were grouped as they ran (_share_if_seen)
+            self.normalized[name] = any(self._first_inputs[name] is o for o in self._norm_outputs)
         self._first_inputs.clear()
         self._norm_outputs.clear()
 

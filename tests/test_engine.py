@@ -170,3 +170,21 @@ def test_gram_precision_reaches_the_solver_and_keeps_exact_sparsity(monkeypatch)
         assert int((a[key].weight == 0).sum()) == int((b[key].weight == 0).sum()) == a[key].weight.numel() // 2
     agree = sum(int(((a[k].weight == 0) == (b[k].weight == 0)).sum()) for k in a) / sum(a[k].weight.numel() for k in a)
     assert agree > 0.97
+
+
+def test_layers_reading_one_tensor_share_one_statistics_update_from_the_first_batch(monkeypatch):
+    """q/k/v and gate/up read one tensor each: the collector updates one statistics object per input and batch (4
+    per llama block), the first batch included, so no Gram matrix is computed twice; the followers read the
+    leader's object."""
+    from methods.stream import BlockRunner
+    import methods.stats as stats
+
+    updates = []
+    original = stats.LayerStats.update
+    monkeypatch.setattr(stats.LayerStats, "update", lambda self, x: updates.append(id(self)) or original(self, x))
+    runner = BlockRunner(tiny_llama(layers=1), torch.randint(0, 260, (4, 16)), 2, torch.device("cpu"))
+    collector, _ = runner.run(runner.blocks[0], collect=True, needs={"gram"})
+    assert len(updates) == 4 * 2 and len(set(updates)) == 4
+    assert collector.stats["self_attn.k_proj"] is collector.stats["self_attn.q_proj"]
+    assert collector.stats["mlp.up_proj"] is collector.stats["mlp.gate_proj"]
+    assert collector.stats["self_attn.q_proj"].count == 4 * 16
