@@ -24,7 +24,7 @@ from .stream import BlockRunner
 from .evaluate import perplexity, zero_shot
 from .masks import Pattern, sparsity_report
 from .models import LoadedModel, load_model
-from .results import peak_rss_mb, provenance, run_key
+from .results import git_commit, peak_rss_mb, provenance, run_key
 from .stats import GRAM_DTYPES
 from .saving import bias_plan, biased_modules, check_save_target, needed_bias_modules, refusal, save_model
 from .structured import discover_units, head_dim_of, prune_structured
@@ -197,6 +197,7 @@ def run(config: PruneConfig, *, save: Optional[str] = None, progress: bool = Tru
         loaded: Optional[LoadedModel] = None) -> dict[str, Any]:
     """Prune and evaluate; returns the result row (see methods/results.py)."""
     config.validate()
+    git_commit()  # the code's commit is read now, before the minutes a run takes
     if save:
         check_save_target(save)
     with cpu_threads(config.threads):

@@ -9,6 +9,7 @@ kill mid-write on a filesystem without atomic appends, a full disk) is reported 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -41,11 +42,19 @@ def run_key(fields: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+OUTPUTS = (":(exclude)results", ":(exclude)figures", ":(exclude)*.md")  # what runs write, and prose: not code
+
+
+@functools.lru_cache(maxsize=1)
 def git_commit() -> dict[str, Any]:
+    """The commit this process's code came from, read once per process (a commit made while a long run goes on
+    must not be credited with its rows), and whether tracked code differed from it ("dirty"): the results and
+    figures the runs themselves write, and Markdown prose, do not count."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
     commit = git("rev-parse", "HEAD") or None
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no")) if commit else None}
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *OUTPUTS) if commit else None
+    return {"commit": commit, "dirty": bool(dirty) if commit else None}
 
 
 def versions() -> dict[str, str]:

@@ -118,3 +118,33 @@ def test_cli_bad_input(llama_dir, corpus_file, capsys, extra, message):
 def test_unknown_model_offline(capsys):
     assert main(["eval", "--model", "no-such-org/no-such-model", "--no-progress"]) == 2
     assert re.search("could not load model|not in the local Hugging Face cache", capsys.readouterr().err)
+
+
+def test_git_provenance_is_read_once_and_ignores_what_runs_write(tmp_path, monkeypatch):
+    """'dirty' means the code differed from the commit: results, figures and Markdown edits do not count, a code edit
+    does; the state is read once per process, so a commit made during a long run is not credited with its rows."""
+    import subprocess
+
+    from methods import results
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    for name in ("code.py", "results/rows.jsonl", "README.md"):
+        (tmp_path / name).write_text("a\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    results.git_commit.cache_clear()
+    (tmp_path / "results/rows.jsonl").write_text("b\n")
+    (tmp_path / "README.md").write_text("b\n")
+    first = results.git_commit()
+    assert first["dirty"] is False and len(first["commit"]) == 40
+    (tmp_path / "code.py").write_text("b\n")
+    assert results.git_commit() == first  # read once per process
+    results.git_commit.cache_clear()
+    assert results.git_commit()["dirty"] is True
+    results.git_commit.cache_clear()
