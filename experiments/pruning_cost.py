@@ -156,15 +156,17 @@ def input_groups(model, calib, device) -> list[tuple[int, int]]:
     return groups
 
 
-def gemm_rate(width: int, tokens: int, dtype) -> float:
-    """Floating-point operations per second of X^T X for X (tokens x width) in `dtype`: the fastest of 3, this
-    machine's practical peak at the Gram's shape."""
+def gemm_rate(width: int, tokens: int, dtype, device) -> float:
+    """Floating-point operations per second of X^T X for X (tokens x width) in `dtype` on `device`: the fastest of
+    3, this machine's practical peak at the Gram's shape."""
     import torch
-    x = torch.randn(tokens, width, dtype=dtype)
+    x = torch.randn(tokens, width, dtype=dtype, device=device)
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
         torch.mm(x.T, x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - t)
     return 2 * tokens * width**2 / best
 
@@ -187,8 +189,9 @@ def solver_floor(config, model, calib, device) -> dict:
         return {}
     groups = input_groups(model, calib, device)
     dtype = GRAM_DTYPES[config.gram_dtype] or (torch.float64 if device.type == "cpu" else torch.float32)
+    rate = gemm_rate(max(w for w, _ in groups), config.batch_size * config.seqlen, dtype, device)
     return {"work_gflop": solver_work(groups, calib.numel(), gram, method.solve_flops) / 1e9,
-            "gemm_gflops": gemm_rate(max(w for w, _ in groups), config.batch_size * config.seqlen, dtype) / 1e9,
+            "gemm_gflops": rate / 1e9,
             "floor_dtype": str(dtype).removeprefix("torch.")}
 
 
